@@ -1,0 +1,59 @@
+# The two front-door commands are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REQS := requirements/lambda.txt requirements/dev.txt requirements/constraints.txt pyproject.toml
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_DEPRECATED := quiet
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install test lint typecheck unit synth demo serve bench fuzz clean
+
+install: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY_STAMP): $(REQS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(PY_STAMP)
+	$(BIN)/mypy shared functions infra local cli app.py
+
+unit: $(PY_STAMP)
+	$(BIN)/python -m pytest
+
+synth: install
+	rm -rf cdk.out
+	npx --no-install cdk synth --quiet --no-notices --no-version-reporting > /dev/null
+	$(BIN)/cfn-lint -- cdk.out/*.template.json
+
+test: install lint typecheck unit synth
+
+demo: install
+	$(BIN)/kling-relay demo
+
+serve: install
+	$(BIN)/kling-relay serve
+
+bench: install
+	$(BIN)/python -m bench
+
+fuzz: install
+	$(BIN)/python -m pytest tests/fuzz -m fuzz --fuzz-examples=2000
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .build .mypy_cache .ruff_cache

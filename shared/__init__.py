@@ -1,0 +1,1 @@
+"""Code shipped to every Lambda: models, settings, job lifecycle, repository, providers, delivery."""

@@ -1,0 +1,139 @@
+"""A job as stored (`JobRecord`) and as shown to its owner (`JobView`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.models.common import JobId, JobStatus, ProviderName, TenantId, Timestamp
+from shared.models.request import JobRequest
+
+
+class ErrorCode(StrEnum):
+    """Why a job did not succeed, in words an app can branch on."""
+
+    PROVIDER_REJECTED = "provider_rejected"  # the provider refused the request (4xx)
+    PROVIDER_UNAVAILABLE = "provider_unavailable"  # every provider tried was down, throttled or out of credits
+    GENERATION_FAILED = "generation_failed"  # the provider ran the job and reported failure
+    PROVIDER_CANCELED = "provider_canceled"  # the provider canceled the task on its side
+    SUBMIT_INTERRUPTED = "submit_interrupted"  # we never learned whether the provider accepted it
+    RESULT_MISSING = "result_missing"  # success reported with no result URL
+    RESULT_EXPIRED = "result_expired"  # the provider's result URL was gone when we fetched it
+    RESULT_INVALID = "result_invalid"  # wrong content type, too large, truncated, blocked address
+    ARCHIVE_FAILED = "archive_failed"  # storing the result failed after retries
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    CANCELED = "canceled"
+
+
+class JobError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: ErrorCode
+    message: str
+    provider_code: str | None = None
+
+
+class StoredOutput(BaseModel):
+    """An archived result in our bucket. The presigned URL is made when the job is read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    bytes: int = Field(ge=0)
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    content_type: str
+
+
+class AttemptOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # permanent: the provider said no
+    UNAVAILABLE = "unavailable"  # retryable: throttled, down, out of credits, timed out
+    INTERRUPTED = "interrupted"  # we died mid-call; outcome unknown
+
+
+class Attempt(BaseModel):
+    """One try at handing the job to a provider."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: ProviderName
+    at: Timestamp
+    outcome: AttemptOutcome
+    http_status: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+    retry_after_seconds: float | None = None
+
+
+class Cost(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    amount: float = Field(ge=0)
+    unit: Literal["provider_credits"] = "provider_credits"
+    estimated: bool = True
+    basis: str
+
+
+class JobRecord(BaseModel):
+    """The DynamoDB job item, minus its keys. `version` guards every conditional write."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: JobId
+    tenant_id: TenantId
+    status: JobStatus
+    version: int = Field(ge=0)
+    provider: ProviderName
+    provider_task_id: str | None = None
+    request: JobRequest
+    progress: int | None = Field(default=None, ge=0, le=100)
+    result_urls: tuple[str, ...] = ()
+    outputs: tuple[StoredOutput, ...] = ()
+    error: JobError | None = None
+    attempts: tuple[Attempt, ...] = ()
+    cost: Cost | None = None
+    callback_received_at: Timestamp | None = None
+    provider_estimate_seconds: int | None = None
+    polls: int = Field(default=0, ge=0)
+    created_at: Timestamp
+    updated_at: Timestamp
+    completed_at: Timestamp | None = None
+    deadline_at: Timestamp
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+
+class OutputView(BaseModel):
+    url: str = Field(description="Presigned download URL, valid until `expires_at`.")
+    expires_at: Timestamp
+    bytes: int
+    sha256: str
+    content_type: str
+
+
+class JobView(BaseModel):
+    """A job as its owner sees it."""
+
+    id: str
+    status: JobStatus
+    provider: ProviderName
+    provider_task_id: str | None
+    request: JobRequest
+    progress: int | None
+    outputs: list[OutputView]
+    error: JobError | None
+    attempts: list[Attempt]
+    cost: Cost | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    completed_at: Timestamp | None
+    metadata: dict[str, str]
+
+
+class JobPage(BaseModel):
+    items: list[JobView]
+    next_cursor: str | None = None

@@ -1,0 +1,235 @@
+"""The small interface every provider adapter implements, and the HTTP plumbing they share.
+
+An adapter is pure shape knowledge: how to build the provider's submit and status requests and
+how to read its answers and callbacks. Sending, timeouts and HTTP error mapping live here.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.models.common import ProviderName, utcnow
+from shared.models.job import Cost
+from shared.models.request import JobRequest
+from shared.providers.capabilities import Capabilities, Violation
+from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError, kind_for_status
+from shared.settings import ProviderEndpoint
+
+
+class ProviderState(StrEnum):
+    """A provider's task status, normalized. UNKNOWN means: not terminal as far as we know, keep waiting."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (ProviderState.SUCCEEDED, ProviderState.FAILED, ProviderState.CANCELED)
+
+
+class SubmitResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str = Field(min_length=1, max_length=256)
+    raw_status: str | None = None
+    estimated_seconds: int | None = Field(default=None, ge=0)
+
+
+class TaskStatus(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    state: ProviderState
+    raw_status: str
+    progress: int | None = Field(default=None, ge=0, le=100)
+    result_urls: tuple[str, ...] = ()
+    error_message: str | None = None
+    error_code: str | None = None
+    result_expires_at: datetime | None = None
+    credits_used: float | None = None
+
+
+class Provider(ABC):
+    """One reseller's Kling 2.6 API. `http` is injected; tests pass an httpx mock transport."""
+
+    name: ClassVar[ProviderName]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, endpoint: ProviderEndpoint, api_key: str, http: httpx.Client) -> None:
+        if not api_key:
+            raise ValueError(f"{self.name}: an API key is required")
+        self.endpoint = endpoint
+        self.api_key = api_key
+        self.http = http
+
+    # -- what subclasses provide ---------------------------------------------------------------
+
+    @abstractmethod
+    def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
+        """The provider's create-task request (callback_url only used where callbacks exist)."""
+
+    @abstractmethod
+    def parse_submit(self, response: httpx.Response) -> SubmitResult:
+        """The task id (and estimate) from a create answer; `ProviderError` for error envelopes."""
+
+    @abstractmethod
+    def build_status(self, task_id: str) -> httpx.Request:
+        """The provider's task-status request."""
+
+    @abstractmethod
+    def parse_status(self, response: httpx.Response) -> TaskStatus:
+        """A status answer, normalized; `ProviderError` for error envelopes."""
+
+    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskStatus:
+        """A callback body read as a status hint. Providers without callbacks reject every call."""
+        raise CallbackRejectedError(f"{self.name} does not send callbacks")
+
+    def verify_callback(self, body: bytes, headers: Mapping[str, str], *, now: float | None = None) -> None:  # noqa: B027
+        """Provider-level callback authentication where the provider offers it (Kie); others have none.
+
+        The per-job callback token is checked for every provider before this is called.
+        """
+
+    def estimate_cost(self, request: JobRequest) -> Cost | None:
+        """Expected price in provider credits where a price is known."""
+        return None
+
+    def validate(self, request: JobRequest) -> list[Violation]:
+        return self.capabilities.check(request)
+
+    # -- shared plumbing -----------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return f"{self.endpoint.base_url}{path}"
+
+    def json_request(
+        self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None
+    ) -> httpx.Request:
+        return self.http.build_request(method, self.url(path), json=body, params=params, headers=self.auth_headers())
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+
+    def submit(self, request: JobRequest, callback_url: str | None) -> SubmitResult:
+        return self.parse_submit(self.send(self.build_submit(request, callback_url)))
+
+    def status(self, task_id: str) -> TaskStatus:
+        return self.parse_status(self.send(self.build_status(task_id)))
+
+    def send(self, request: httpx.Request, *, timeout: float | None = None) -> httpx.Response:
+        """Send, turning transport failures and non-2xx answers into `ProviderError`s."""
+        limit = httpx.Timeout(
+            timeout if timeout is not None else self.endpoint.read_timeout,
+            connect=min(self.endpoint.connect_timeout, timeout or self.endpoint.connect_timeout),
+        )
+        request.extensions["timeout"] = limit.as_dict()
+        try:
+            response = self.http.send(request)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(self.name, ErrorKind.RETRYABLE, f"timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise ProviderError(self.name, ErrorKind.RETRYABLE, f"unreachable ({type(exc).__name__})") from exc
+        if response.is_success:
+            return response
+        raise self.http_error(response)
+
+    def http_error(self, response: httpx.Response) -> ProviderError:
+        status = response.status_code
+        return ProviderError(
+            self.name,
+            kind_for_status(status),
+            error_text(response) or f"HTTP {status}",
+            http_status=status,
+            provider_code=str(status),
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+
+    def envelope_error(self, code: int | str, message: str | None, response: httpx.Response) -> ProviderError:
+        """An error reported inside a 2xx answer's JSON envelope (`code` other than success)."""
+        numeric = int(code) if isinstance(code, int) or str(code).isdigit() else 0
+        kind = kind_for_status(numeric) if numeric >= 400 else ErrorKind.REJECTED
+        return ProviderError(
+            self.name,
+            kind,
+            message or f"error code {code}",
+            http_status=response.status_code,
+            provider_code=str(code),
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+
+    def read_json(self, response: httpx.Response) -> dict[str, Any]:
+        """The answer's JSON object; a non-JSON 2xx answer is a transient provider fault."""
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProviderError(
+                self.name, ErrorKind.RETRYABLE, "answer is not JSON", http_status=response.status_code
+            ) from exc
+        if not isinstance(data, dict):
+            raise ProviderError(
+                self.name, ErrorKind.RETRYABLE, "answer is not a JSON object", http_status=response.status_code
+            )
+        return data
+
+    def malformed(self, what: str, response: httpx.Response | None = None) -> ProviderError:
+        return ProviderError(
+            self.name,
+            ErrorKind.RETRYABLE,
+            f"unexpected answer: {what}",
+            http_status=response.status_code if response is not None else None,
+        )
+
+
+def error_text(response: httpx.Response) -> str | None:
+    """The human message in an error answer, wherever this provider puts it."""
+    try:
+        data = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = response.text.strip()
+        return text[:300] or None
+    if isinstance(data, dict):
+        for key in ("msg", "message", "error_message", "detail"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value[:300]
+        error = data.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+            if isinstance(message, str):
+                return message[:300]
+        if isinstance(error, str):
+            return error[:300]
+    return None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - utcnow()).total_seconds())
+
+
+def clamp_progress(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return max(0, min(100, int(value)))

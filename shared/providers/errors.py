@@ -1,0 +1,72 @@
+"""Provider failures, classified once so routing, retries and status codes agree."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from shared.models.common import ProviderName
+
+
+class ErrorKind(StrEnum):
+    RETRYABLE = "retryable"  # transient: 429, 455, 5xx, timeouts, network errors
+    UNAVAILABLE = "unavailable"  # our account cannot use it now: bad key, no credits, feature disabled
+    REJECTED = "rejected"  # the request itself is refused: 400, 422, content rules
+    NOT_FOUND = "not_found"  # the provider does not know the task
+
+
+class ProviderError(Exception):
+    def __init__(
+        self,
+        provider: ProviderName,
+        kind: ErrorKind,
+        message: str,
+        *,
+        http_status: int | None = None,
+        provider_code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.kind = kind
+        self.message = message
+        self.http_status = http_status
+        self.provider_code = provider_code
+        self.retry_after = retry_after
+
+    @property
+    def failover(self) -> bool:
+        """Another provider may well take this job."""
+        return self.kind in (ErrorKind.RETRYABLE, ErrorKind.UNAVAILABLE)
+
+    @property
+    def retryable(self) -> bool:
+        """Asking this provider again later may work."""
+        return self.kind is ErrorKind.RETRYABLE
+
+
+class CallbackRejectedError(Exception):
+    """An inbound provider callback that failed verification. `reason` is safe to log and count."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    """The documented HTTP (or envelope) codes of every provider, classified.
+
+    400/422 the request is invalid; 401/403 our key is bad or not allowed; 402 insufficient
+    credits; 404 unknown task; 429 rate limited; 455 maintenance; 500/502/503/504 server side;
+    501 generation failed (Kie); 505 feature disabled (Kie).
+    """
+    if status in (400, 413, 422):
+        return ErrorKind.REJECTED
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status in (401, 402, 403, 505):
+        return ErrorKind.UNAVAILABLE
+    if status == 501:
+        return ErrorKind.REJECTED
+    if status in (408, 409, 425, 429, 455) or status >= 500:
+        return ErrorKind.RETRYABLE
+    return ErrorKind.REJECTED

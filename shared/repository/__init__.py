@@ -1,0 +1,1 @@
+"""DynamoDB access: jobs, idempotency records, API keys and tenants in one table."""

@@ -1,0 +1,310 @@
+"""Jobs and idempotency records in the single DynamoDB table.
+
+Every write after creation is a full put conditioned on the status and version the writer read,
+so of two racing writers exactly one wins and the loser re-reads. The table's stream is the
+outbox: each stored change is what archive and notify react to.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from shared import aws
+from shared.errors import BadRequestError, IdempotencyConflictError, NotFoundError, StaleVersionError
+from shared.lifecycle import check_transition
+from shared.models.common import JOB_ID_PATTERN, JobStatus, ProviderName, utcnow
+from shared.models.job import JobRecord
+from shared.repository import schema
+from shared.repository.codec import error_code, from_attributes, model_to_attributes, to_attributes
+
+MAX_PAGE = 100
+_JOB_ID_RE = re.compile(JOB_ID_PATTERN)
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """An `Idempotency-Key` and the fingerprint of the request that came with it."""
+
+    tenant_id: str
+    key: str
+    fingerprint: str
+
+    @property
+    def pk(self) -> str:
+        return schema.idempotency_pk(self.tenant_id, hashlib.sha256(self.key.encode()).hexdigest())
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    job: JobRecord
+    created: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[JobRecord]
+    next_cursor: str | None
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+class JobRepository:
+    def __init__(
+        self,
+        table_name: str,
+        client: Any = None,
+        *,
+        retention_days: int = 0,
+        idempotency_ttl_seconds: int = 86_400,
+    ) -> None:
+        if not table_name:
+            raise ValueError("table_name is required")
+        self.table_name = table_name
+        self._client = client
+        self.retention_days = retention_days
+        self.idempotency_ttl_seconds = idempotency_ttl_seconds
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    # -- items ---------------------------------------------------------------------------------
+
+    def _item(self, job: JobRecord) -> dict[str, Any]:
+        item = model_to_attributes(job)
+        extra: dict[str, Any] = {
+            schema.PK: schema.job_pk(job.id),
+            schema.SK: schema.JOB_SK,
+            schema.ENTITY: "job",
+            schema.GSI1_PK: schema.tenant_jobs_pk(job.tenant_id),
+            schema.GSI1_SK: job.id,
+        }
+        if job.terminal and self.retention_days and job.completed_at is not None:
+            expiry = job.completed_at + timedelta(days=self.retention_days)
+            extra[schema.TTL_ATTRIBUTE] = int(expiry.timestamp())
+        item.update(to_attributes(extra))
+        return item
+
+    @staticmethod
+    def record_from_item(item: dict[str, Any]) -> JobRecord:
+        """A job from a typed attribute map (a GetItem answer or a stream image)."""
+        return JobRecord.model_validate(from_attributes(item))
+
+    # -- create --------------------------------------------------------------------------------
+
+    def create(self, job: JobRecord, claim: IdempotencyClaim | None = None) -> CreateResult:
+        """Store a new job; with a claim, atomically with its idempotency record.
+
+        A claim already held for the same request returns the job it created; for another
+        request it is an `IdempotencyConflictError`.
+        """
+        put_job = {
+            "TableName": self.table_name,
+            "Item": self._item(job),
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": schema.PK},
+        }
+        if claim is None:
+            self.client.put_item(**put_job)
+            return CreateResult(job=job, created=True)
+
+        now = utcnow()
+        put_claim = {
+            "TableName": self.table_name,
+            "Item": to_attributes(
+                {
+                    schema.PK: claim.pk,
+                    schema.SK: schema.IDEMPOTENCY_SK,
+                    schema.ENTITY: "idempotency",
+                    "fingerprint": claim.fingerprint,
+                    "job_id": job.id,
+                    "created_at": now.isoformat(),
+                    schema.TTL_ATTRIBUTE: int(now.timestamp()) + self.idempotency_ttl_seconds,
+                }
+            ),
+            "ConditionExpression": "attribute_not_exists(#pk) OR #ttl < :now",
+            "ExpressionAttributeNames": {"#pk": schema.PK, "#ttl": schema.TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": {":now": {"N": str(int(now.timestamp()))}},
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[{"Put": put_job}, {"Put": put_claim}])
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            return self._resolve_claim(claim)
+        return CreateResult(job=job, created=True)
+
+    def _resolve_claim(self, claim: IdempotencyClaim) -> CreateResult:
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key=to_attributes({schema.PK: claim.pk, schema.SK: schema.IDEMPOTENCY_SK}),
+            ConsistentRead=True,
+        )
+        if "Item" not in answer:
+            # The transaction failed for another reason (a job id collision is 2^-80 unlikely).
+            raise StaleVersionError("the job could not be recorded; retry the request")
+        record = from_attributes(answer["Item"])
+        if record["fingerprint"] != claim.fingerprint:
+            raise IdempotencyConflictError(
+                "this Idempotency-Key was already used with a different request",
+                details={"job_id": record["job_id"]},
+            )
+        existing = self.get(record["job_id"])
+        if existing is None:
+            raise StaleVersionError("the job for this Idempotency-Key is not readable yet; retry")
+        return CreateResult(job=existing, created=False)
+
+    # -- read ----------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        if not _JOB_ID_RE.match(job_id):
+            return None
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key=to_attributes({schema.PK: schema.job_pk(job_id), schema.SK: schema.JOB_SK}),
+            ConsistentRead=True,
+        )
+        return self.record_from_item(answer["Item"]) if "Item" in answer else None
+
+    def get_for_tenant(self, tenant_id: str, job_id: str) -> JobRecord:
+        """The tenant's job; another tenant's job is as absent as a missing one."""
+        job = self.get(job_id)
+        if job is None or job.tenant_id != tenant_id:
+            raise NotFoundError(f"no job {job_id}")
+        return job
+
+    def list_for_tenant(
+        self,
+        tenant_id: str,
+        *,
+        status: JobStatus | None = None,
+        provider: ProviderName | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first. The cursor is the last job returned, so pages neither skip nor repeat."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}", details={"field": "limit"})
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": schema.GSI1,
+            "KeyConditionExpression": "#gpk = :gpk",
+            "ExpressionAttributeNames": {"#gpk": schema.GSI1_PK},
+            "ExpressionAttributeValues": {":gpk": {"S": schema.tenant_jobs_pk(tenant_id)}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        filters = []
+        if status is not None:
+            filters.append("#status = :status")
+            query["ExpressionAttributeNames"]["#status"] = "status"
+            query["ExpressionAttributeValues"][":status"] = {"S": status.value}
+        if provider is not None:
+            filters.append("#provider = :provider")
+            query["ExpressionAttributeNames"]["#provider"] = "provider"
+            query["ExpressionAttributeValues"][":provider"] = {"S": provider}
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        if cursor is not None:
+            query["ExclusiveStartKey"] = self._start_key(tenant_id, decode_cursor(cursor))
+
+        items: list[JobRecord] = []
+        more = False
+        while True:
+            answer = self.client.query(**query)
+            raw_items = answer.get("Items", [])
+            last_key = answer.get("LastEvaluatedKey")
+            for index, raw in enumerate(raw_items):
+                items.append(self.record_from_item(raw))
+                if len(items) == limit:
+                    more = index < len(raw_items) - 1 or last_key is not None
+                    break
+            if len(items) == limit or last_key is None:
+                break
+            query["ExclusiveStartKey"] = last_key
+        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+
+    @staticmethod
+    def _start_key(tenant_id: str, job_id: str) -> dict[str, Any]:
+        return to_attributes(
+            {
+                schema.PK: schema.job_pk(job_id),
+                schema.SK: schema.JOB_SK,
+                schema.GSI1_PK: schema.tenant_jobs_pk(tenant_id),
+                schema.GSI1_SK: job_id,
+            }
+        )
+
+    # -- write ---------------------------------------------------------------------------------
+
+    def _replace(self, current: JobRecord, new: JobRecord) -> JobRecord:
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=self._item(new),
+                ConditionExpression="#status = :status AND #version = :version",
+                ExpressionAttributeNames={"#status": "status", "#version": "version"},
+                ExpressionAttributeValues={
+                    ":status": {"S": current.status.value},
+                    ":version": {"N": str(current.version)},
+                },
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                raise StaleVersionError(f"job {current.id} changed since version {current.version}") from exc
+            raise
+        return new
+
+    def _next(self, current: JobRecord, changes: dict[str, Any]) -> JobRecord:
+        now = utcnow()
+        merged = current.model_dump()
+        merged.update(changes)
+        merged["version"] = current.version + 1
+        merged["updated_at"] = now
+        try:
+            return JobRecord.model_validate(merged)
+        except ValidationError as exc:
+            raise ValueError(f"invalid change to job {current.id}: {exc}") from exc
+
+    def transition(self, current: JobRecord, target: JobStatus, **changes: Any) -> JobRecord:
+        """Move `current` to `target` if it is still as read; raises `StaleVersionError` otherwise."""
+        check_transition(current.status, target)
+        changes["status"] = target
+        if target.terminal:
+            changes.setdefault("completed_at", utcnow())
+        return self._replace(current, self._next(current, changes))
+
+    def update(self, current: JobRecord, **changes: Any) -> JobRecord:
+        """Change fields other than the status (progress, attempts, poll count) under the same guard."""
+        if "status" in changes:
+            raise ValueError("use transition() to change the status")
+        return self._replace(current, self._next(current, changes))
+
+
+def encode_cursor(job_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": job_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise BadRequestError("cursor is not valid", details={"field": "cursor"}) from exc
+    if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
+        raise BadRequestError("cursor is not valid", details={"field": "cursor"})
+    return job_id

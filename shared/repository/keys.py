@@ -1,0 +1,185 @@
+"""API keys (stored only as SHA-256 hashes) and tenants."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from shared import aws
+from shared.errors import NotFoundError
+from shared.models.common import Timestamp, utcnow
+from shared.repository import schema
+from shared.repository.codec import error_code, from_attributes, model_to_attributes, to_attributes
+
+KEY_PREFIX = "kr_"
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class ApiKeyRecord(BaseModel):
+    key_id: str
+    tenant_id: str
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class TenantRecord(BaseModel):
+    tenant_id: str
+    webhook_secret_version: int = 1
+    created_at: Timestamp
+
+
+@dataclass(frozen=True)
+class NewKey:
+    api_key: str  # shown once, never stored
+    record: ApiKeyRecord
+
+
+class KeyRepository:
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        if not table_name:
+            raise ValueError("table_name is required")
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    # -- tenants -------------------------------------------------------------------------------
+
+    def ensure_tenant(self, tenant_id: str) -> TenantRecord:
+        tenant = TenantRecord(tenant_id=tenant_id, created_at=utcnow())
+        item = model_to_attributes(tenant)
+        item.update(
+            to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK, "entity": "tenant"})
+        )
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": schema.PK},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            existing = self.get_tenant(tenant_id)
+            if existing is None:  # deleted between the two calls
+                raise
+            return existing
+        return tenant
+
+    def get_tenant(self, tenant_id: str) -> TenantRecord | None:
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key=to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK}),
+            ConsistentRead=True,
+        )
+        return TenantRecord.model_validate(from_attributes(answer["Item"])) if "Item" in answer else None
+
+    def rotate_webhook_secret(self, tenant_id: str) -> TenantRecord:
+        answer = self.client.update_item(
+            TableName=self.table_name,
+            Key=to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK}),
+            UpdateExpression="ADD webhook_secret_version :one",
+            ConditionExpression="attribute_exists(#pk)",
+            ExpressionAttributeNames={"#pk": schema.PK},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+        return TenantRecord.model_validate(from_attributes(answer["Attributes"]))
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def create_key(self, tenant_id: str) -> NewKey:
+        self.ensure_tenant(tenant_id)
+        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        digest = hash_key(api_key)
+        record = ApiKeyRecord(key_id=digest[:12], tenant_id=tenant_id, created_at=utcnow())
+        item = model_to_attributes(record)
+        item.update(
+            to_attributes(
+                {
+                    schema.PK: schema.apikey_pk(digest),
+                    schema.SK: schema.APIKEY_SK,
+                    "entity": "apikey",
+                    schema.GSI1_PK: schema.tenant_keys_pk(tenant_id),
+                    schema.GSI1_SK: f"{record.created_at.isoformat()}#{record.key_id}",
+                }
+            )
+        )
+        self.client.put_item(
+            TableName=self.table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": schema.PK},
+        )
+        return NewKey(api_key=api_key, record=record)
+
+    def lookup(self, api_key: str) -> ApiKeyRecord | None:
+        """The key's record if the key exists (revoked or not); the caller checks `active`."""
+        if not api_key.startswith(KEY_PREFIX) or len(api_key) > 128:
+            return None
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key=to_attributes({schema.PK: schema.apikey_pk(hash_key(api_key)), schema.SK: schema.APIKEY_SK}),
+        )
+        return ApiKeyRecord.model_validate(from_attributes(answer["Item"])) if "Item" in answer else None
+
+    def list_keys(self, tenant_id: str) -> list[tuple[str, ApiKeyRecord]]:
+        """(hash, record) pairs of a tenant's keys, oldest first."""
+        found: list[tuple[str, ApiKeyRecord]] = []
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": schema.GSI1,
+            "KeyConditionExpression": "#gpk = :gpk",
+            "ExpressionAttributeNames": {"#gpk": schema.GSI1_PK},
+            "ExpressionAttributeValues": {":gpk": {"S": schema.tenant_keys_pk(tenant_id)}},
+        }
+        while True:
+            answer = self.client.query(**query)
+            for raw in answer.get("Items", []):
+                plain = from_attributes(raw)
+                found.append((plain[schema.PK].removeprefix("APIKEY#"), ApiKeyRecord.model_validate(plain)))
+            if "LastEvaluatedKey" not in answer:
+                return found
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def revoke(self, *, api_key: str | None = None, tenant_id: str | None = None, key_id: str | None = None) -> None:
+        """Revoke by the key itself, or by a tenant's key id (the first 12 hex of its hash)."""
+        if api_key is not None:
+            digest = hash_key(api_key)
+        elif tenant_id is not None and key_id is not None:
+            matches = [h for h, rec in self.list_keys(tenant_id) if rec.key_id == key_id]
+            if not matches:
+                raise NotFoundError(f"tenant {tenant_id} has no key {key_id}")
+            digest = matches[0]
+        else:
+            raise ValueError("give the api key, or the tenant and key id")
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=to_attributes({schema.PK: schema.apikey_pk(digest), schema.SK: schema.APIKEY_SK}),
+                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={"#pk": schema.PK},
+                ExpressionAttributeValues={":now": {"S": utcnow().isoformat()}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise NotFoundError("no such api key") from exc
+            raise

@@ -1,0 +1,60 @@
+"""The single table's key layout, shared by the repository, `infra/` and the test fixtures."""
+
+from __future__ import annotations
+
+PK = "pk"
+SK = "sk"
+GSI1 = "by_owner"
+GSI1_PK = "gsi1pk"
+GSI1_SK = "gsi1sk"
+TTL_ATTRIBUTE = "ttl"
+ENTITY = "entity"
+
+JOB_SK = "JOB"
+APIKEY_SK = "APIKEY"
+TENANT_SK = "TENANT"
+IDEMPOTENCY_SK = "IDEM"
+
+
+def job_pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def tenant_jobs_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def tenant_keys_pk(tenant_id: str) -> str:
+    return f"KEYS#{tenant_id}"
+
+
+def apikey_pk(key_sha256: str) -> str:
+    return f"APIKEY#{key_sha256}"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def idempotency_pk(tenant_id: str, key_sha256: str) -> str:
+    return f"IDEM#{tenant_id}#{key_sha256}"
+
+
+def table_definition() -> dict[str, object]:
+    """CreateTable arguments matching the deployed table (used by moto fixtures and local mode)."""
+    return {
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1_PK, GSI1_SK)],
+        "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": GSI1,
+                "KeySchema": [
+                    {"AttributeName": GSI1_PK, "KeyType": "HASH"},
+                    {"AttributeName": GSI1_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }

@@ -1,0 +1,135 @@
+"""One validated settings model, read from environment variables.
+
+`infra/` sets the same names (see `ENV`), so a deployed function and a local one read their
+configuration the same way.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.models.common import PROVIDER_NAMES, ProviderName
+
+ENV_PREFIX = "KR_"
+
+
+class ProviderEndpoint(BaseModel):
+    """Where one provider lives and how patient we are with it."""
+
+    base_url: str
+    connect_timeout: float = Field(default=5.0, gt=0, le=30)
+    read_timeout: float = Field(default=20.0, gt=0, le=120)
+
+
+DEFAULT_BASE_URLS: dict[ProviderName, str] = {
+    "vidgo": "https://api.vidgo.ai",
+    "kie": "https://api.kie.ai",
+    "aimlapi": "https://api.aimlapi.com",
+    "pixwith": "https://api.pixwith.ai",
+    # The gccai host is not published; its documentation is APIMart's, so APIMart's host is the default.
+    "apimart": "https://api.apimart.ai",
+}
+
+
+class Settings(BaseSettings):
+    """Every knob of the system. Names are `KR_` + the upper-cased field name."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # AWS resources (empty outside a function that needs them; each function checks its own).
+    table_name: str = ""
+    bucket_name: str = ""
+    topic_arn: str = ""
+    state_machine_arn: str = ""
+    provider_secret_name: str = ""
+    signing_secret_name: str = ""
+
+    # Routing
+    provider_order: Annotated[tuple[ProviderName, ...], NoDecode] = PROVIDER_NAMES
+    enabled_providers: Annotated[tuple[ProviderName, ...], NoDecode] = PROVIDER_NAMES
+
+    # Provider endpoints: KR_VIDGO_BASE_URL etc. override the defaults.
+    vidgo_base_url: str = DEFAULT_BASE_URLS["vidgo"]
+    kie_base_url: str = DEFAULT_BASE_URLS["kie"]
+    aimlapi_base_url: str = DEFAULT_BASE_URLS["aimlapi"]
+    pixwith_base_url: str = DEFAULT_BASE_URLS["pixwith"]
+    apimart_base_url: str = DEFAULT_BASE_URLS["apimart"]
+    provider_connect_timeout: float = Field(default=5.0, gt=0, le=30)
+    provider_read_timeout: float = Field(default=20.0, gt=0, le=120)
+    callback_recheck_timeout: float = Field(default=4.0, gt=0, le=10)
+
+    # Public base URL of the API, for provider callbacks. Empty = derived from the request.
+    public_base_url: str = ""
+
+    # Job lifecycle
+    job_deadline_seconds: int = Field(default=3600, ge=60, le=86_400)
+    submit_grace_seconds: int = Field(default=120, ge=5, le=3600)
+    archive_grace_seconds: int = Field(default=1800, ge=60, le=86_400)
+    poll_min_wait_seconds: int = Field(default=15, ge=1, le=3600)
+    poll_max_wait_seconds: int = Field(default=120, ge=1, le=3600)
+    poll_backoff_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    callback_first_wait_seconds: int = Field(default=90, ge=1, le=3600)
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
+    job_retention_days: int = Field(default=0, ge=0, le=3650)  # 0 keeps jobs forever
+
+    # Archive
+    max_video_bytes: int = Field(default=2 * 1024**3, ge=1024, le=50 * 1024**3)
+    archive_part_bytes: int = Field(default=8 * 1024**2, ge=5 * 1024**2, le=512 * 1024**2)
+    download_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    presign_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86_400)
+
+    # Security
+    kie_signature_window_seconds: int = Field(default=300, ge=30, le=3600)
+    max_callback_bytes: int = Field(default=256 * 1024, ge=1024, le=6 * 1024**2)
+    # Local mode: loopback addresses are allowed for outbound fetches (the emulator lives there).
+    local_mode: bool = False
+
+    @field_validator("provider_order", "enabled_providers", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("provider_order", "enabled_providers")
+    @classmethod
+    def _unique(cls, value: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("providers must not repeat")
+        return value
+
+    @model_validator(mode="after")
+    def _waits_ordered(self) -> Settings:
+        if self.poll_min_wait_seconds > self.poll_max_wait_seconds:
+            raise ValueError("poll_min_wait_seconds must not exceed poll_max_wait_seconds")
+        return self
+
+    def endpoint(self, provider: ProviderName) -> ProviderEndpoint:
+        base_url: str = getattr(self, f"{provider}_base_url")
+        return ProviderEndpoint(
+            base_url=base_url.rstrip("/"),
+            connect_timeout=self.provider_connect_timeout,
+            read_timeout=self.provider_read_timeout,
+        )
+
+    def routing_order(self) -> tuple[ProviderName, ...]:
+        """Providers `auto` may use, in order: the configured order, then any enabled rest."""
+        enabled = set(self.enabled_providers)
+        ordered = [p for p in self.provider_order if p in enabled]
+        return tuple(ordered + [p for p in self.enabled_providers if p not in ordered])
+
+
+def env_name(field: str) -> str:
+    """The environment variable behind a settings field (used by `infra/` and `local/`)."""
+    if field not in Settings.model_fields:
+        raise KeyError(f"unknown setting {field}")
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
