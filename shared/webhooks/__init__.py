@@ -1,0 +1,1 @@
+"""Webhooks: verifying what providers send us, and signing what we send to apps."""
