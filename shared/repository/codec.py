@@ -21,7 +21,8 @@ def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
 
 def model_to_attributes(model: BaseModel) -> dict[str, Any]:
     # A JSON round trip turns datetimes into strings and floats into Decimals, as DynamoDB wants.
-    plain = json.loads(model.model_dump_json(), parse_float=Decimal)
+    # Unset (None) fields are left out, so `attribute_not_exists`/`if_not_exists` mean "not set".
+    plain = json.loads(model.model_dump_json(exclude_none=True), parse_float=Decimal)
     return to_attributes(plain)
 
 
