@@ -1,0 +1,43 @@
+"""Keys derived from the one signing secret: per-job callback tokens and tenants' webhook secrets.
+
+Nothing derived here is stored: a callback token is recomputed from the job id, a tenant's
+webhook secret from the tenant id and its secret version (bumped to rotate).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from shared.errors import ConfigurationError
+
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode(), hashlib.sha256).digest()
+
+
+class SigningKeys:
+    """Purpose-bound subkeys of the signing secret, so one purpose's output never serves another."""
+
+    def __init__(self, signing_secret: str) -> None:
+        if len(signing_secret) < 32:
+            raise ConfigurationError("the signing secret is missing or shorter than 32 characters")
+        master = signing_secret.encode()
+        self._callback_key = _hmac(master, "kling-relay/callback-token/v1")
+        self._webhook_key = _hmac(master, "kling-relay/tenant-webhook-secret/v1")
+
+    def callback_token(self, job_id: str) -> str:
+        return base64.urlsafe_b64encode(_hmac(self._callback_key, job_id)).decode().rstrip("=")
+
+    def callback_token_valid(self, job_id: str, token: str | None) -> bool:
+        if not token:
+            return False
+        return hmac.compare_digest(self.callback_token(job_id).encode(), token.encode())
+
+    def tenant_webhook_secret(self, tenant_id: str, version: int) -> str:
+        """A Standard Webhooks secret (`whsec_` + base64 of 32 bytes) for the tenant's current version."""
+        raw = _hmac(self._webhook_key, f"{tenant_id}:{version}")
+        return WEBHOOK_SECRET_PREFIX + base64.b64encode(raw).decode()
