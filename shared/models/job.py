@@ -96,7 +96,6 @@ class JobRecord(BaseModel):
     cost: Cost | None = None
     callback_received_at: Timestamp | None = None
     provider_estimate_seconds: int | None = None
-    polls: int = Field(default=0, ge=0)
     created_at: Timestamp
     updated_at: Timestamp
     completed_at: Timestamp | None = None

@@ -138,10 +138,12 @@ class Provider(ABC):
         request.extensions["timeout"] = limit.as_dict()
         try:
             response = self.http.send(request)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(self.name, ErrorKind.RETRYABLE, f"timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise ProviderError(self.name, ErrorKind.RETRYABLE, f"unreachable ({type(exc).__name__})") from exc
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise ProviderError(
+                self.name, ErrorKind.RETRYABLE, f"no answer ({type(exc).__name__})", maybe_accepted=True
+            ) from exc
         if response.is_success:
             return response
         raise self.http_error(response)

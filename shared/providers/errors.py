@@ -24,6 +24,7 @@ class ProviderError(Exception):
         http_status: int | None = None,
         provider_code: str | None = None,
         retry_after: float | None = None,
+        maybe_accepted: bool = False,
     ) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
@@ -32,6 +33,8 @@ class ProviderError(Exception):
         self.http_status = http_status
         self.provider_code = provider_code
         self.retry_after = retry_after
+        # The request reached the provider but no answer came back: it may have created a task.
+        self.maybe_accepted = maybe_accepted
 
     @property
     def failover(self) -> bool:
