@@ -1,0 +1,235 @@
+"""Vidgo (api.vidgo.ai): one `kling-2.6` model for text- and image-to-video, unsigned callbacks.
+
+The callback body has the status answer's shape and carries no signature, so it is only a hint:
+the caller re-reads the status with our API key before trusting any `file_url`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote, unquote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.errors import UnsupportedRequestError
+from shared.models.common import AspectRatio, ProviderName
+from shared.models.request import JobRequest
+from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, clamp_progress, error_text
+from shared.providers.capabilities import Capabilities
+from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
+
+MODEL = "kling-2.6"
+SUBMIT_PATH = "/api/generate/submit"
+STATUS_PATH = "/api/generate/status/"
+SUCCESS_CODE = "200"
+DEFAULT_ASPECT_RATIO: AspectRatio = "16:9"
+
+STATES: dict[str, ProviderState] = {
+    "not_started": ProviderState.QUEUED,
+    "running": ProviderState.RUNNING,
+    "finished": ProviderState.SUCCEEDED,
+    "failed": ProviderState.FAILED,
+}
+
+CAPABILITIES = Capabilities(
+    provider="vidgo",
+    durations=(5, 10),
+    aspect_ratios=("1:1", "16:9", "9:16"),
+    aspect_ratio_with_image=False,
+    sound=True,
+    qualities=(),
+    text_to_video=True,
+    first_frame=True,
+    last_frame=False,
+    negative_prompt=False,
+    cfg_scale=False,
+    max_outputs=1,
+    # Vidgo states no prompt limit; ours applies.
+    max_prompt_chars=2500,
+    prompt_optimization=False,
+    watermark=False,
+    callbacks=True,
+    signed_callbacks=False,
+    notes=(
+        "The image-to-video field input.image_urls is not in Vidgo's kling-2.6 page; it is the field its "
+        "API family uses for other models (unconfirmed).",
+        "Image-to-video takes the first frame's aspect ratio; whether input.aspect_ratio applies there is "
+        "not documented.",
+        "Prompt length limit, result URL lifetime and price are not documented.",
+        "Callbacks are unsigned; the task status is re-read before a result is trusted.",
+    ),
+)
+
+
+class VidgoFile(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    file_url: str | None = None
+    file_type: str | None = None
+
+
+class VidgoTask(BaseModel):
+    """`data` of a status answer, and of a callback body (same shape)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str | None = None
+    status: str
+    files: list[VidgoFile] | None = None
+    progress: int | float | None = None
+    error_message: str | None = None
+
+
+class VidgoSubmitted(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str = Field(min_length=1, max_length=256)
+    status: str | None = None
+
+
+class VidgoProvider(Provider):
+    name: ClassVar[ProviderName] = "vidgo"
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
+
+    # -- submit --------------------------------------------------------------------------------
+
+    def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
+        _require_supported(self, request)
+        parameters: dict[str, Any] = {"prompt": request.prompt, "sound": request.sound}
+        if request.first_frame_url is None:
+            parameters["aspect_ratio"] = request.aspect_ratio or DEFAULT_ASPECT_RATIO
+        else:
+            parameters["image_urls"] = [str(request.first_frame_url)]
+        parameters["duration"] = request.duration
+        body: dict[str, Any] = {"model": MODEL}
+        if callback_url:
+            body["callback_url"] = callback_url
+        body["input"] = parameters
+        return self.json_request("POST", SUBMIT_PATH, body=body)
+
+    def parse_submit(self, response: httpx.Response) -> SubmitResult:
+        data = self._data(response)
+        try:
+            submitted = VidgoSubmitted.model_validate(data)
+        except ValidationError as exc:
+            raise self.malformed(f"no usable data.task_id ({_first_error(exc)})", response) from exc
+        return SubmitResult(task_id=submitted.task_id, raw_status=submitted.status)
+
+    # -- status --------------------------------------------------------------------------------
+
+    def build_status(self, task_id: str) -> httpx.Request:
+        if not task_id:
+            raise ValueError("vidgo: a task id is required")
+        return self.json_request("GET", STATUS_PATH + quote(task_id, safe=""))
+
+    def parse_status(self, response: httpx.Response) -> TaskStatus:
+        data = self._data(response)
+        try:
+            task = VidgoTask.model_validate(data)
+        except ValidationError as exc:
+            raise self.malformed(f"status data unreadable ({_first_error(exc)})", response) from exc
+        asked = _asked_task_id(response)
+        if task.task_id is not None and asked is not None and task.task_id != asked:
+            raise self.malformed(f"status is for task {task.task_id!r}, not {asked!r}", response)
+        task_id = task.task_id or asked
+        if not task_id:
+            raise self.malformed("no data.task_id", response)
+        return _task_status(task_id, task)
+
+    # -- callback ------------------------------------------------------------------------------
+
+    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskStatus:
+        document = _load_callback_json(body)
+        data = document.get("data")
+        if not isinstance(data, dict):
+            raise CallbackRejectedError("missing_data")
+        task_id = data.get("task_id")
+        if not isinstance(task_id, str) or not task_id:
+            raise CallbackRejectedError("missing_task_id")
+        try:
+            task = VidgoTask.model_validate(data)
+        except ValidationError as exc:
+            raise CallbackRejectedError("invalid_body") from exc
+        return _task_status(task_id, task)
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def http_error(self, response: httpx.Response) -> ProviderError:
+        error = super().http_error(response)
+        # On the status endpoint 403 means "this task belongs to another account": the task is
+        # not ours to see, which is a missing task, not a broken key.
+        if response.status_code == 403 and _is_status_request(response):
+            error.kind = ErrorKind.NOT_FOUND
+        return error
+
+    def _data(self, response: httpx.Response) -> dict[str, Any]:
+        """`data` of a `{code, data}` answer; a `code` other than 200 is an error in a 2xx answer."""
+        body = self.read_json(response)
+        code = body.get("code")
+        if code is not None and str(code) != SUCCESS_CODE:
+            raise self.envelope_error(str(code), error_text(response), response)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise self.malformed("no data object", response)
+        return data
+
+
+def _task_status(task_id: str, task: VidgoTask) -> TaskStatus:
+    urls = tuple(
+        file.file_url for file in task.files or () if file.file_url and (file.file_type or "").lower() == "video"
+    )
+    return TaskStatus(
+        task_id=task_id,
+        state=STATES.get(task.status, ProviderState.UNKNOWN),
+        raw_status=task.status,
+        progress=clamp_progress(task.progress),
+        result_urls=urls,
+        error_message=task.error_message or None,
+    )
+
+
+def _asked_task_id(response: httpx.Response) -> str | None:
+    """The task id in the status request's path, to catch an answer about another task."""
+    try:
+        raw_path = response.request.url.raw_path
+    except RuntimeError:  # a response built without a request: nothing to compare against
+        return None
+    path = raw_path.split(b"?", 1)[0].decode("ascii")
+    return unquote(path.rsplit("/", 1)[-1]) or None
+
+
+def _is_status_request(response: httpx.Response) -> bool:
+    try:
+        return STATUS_PATH in response.request.url.path
+    except RuntimeError:
+        return False
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "data"
+    return f"{where}: {first['msg']}"
+
+
+def _load_callback_json(body: bytes) -> dict[str, Any]:
+    """A callback body as a JSON object, or `CallbackRejectedError`."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CallbackRejectedError("not_json") from exc
+    if not isinstance(document, dict):
+        raise CallbackRejectedError("not_json_object")
+    return document
+
+
+def _require_supported(provider: Provider, request: JobRequest) -> None:
+    """Refuse to build a request the provider cannot honour (the router checks first; this fails closed)."""
+    violations = provider.validate(request)
+    if violations:
+        raise UnsupportedRequestError(
+            "; ".join(violation.message for violation in violations),
+            details=[violation.model_dump() for violation in violations],
+        )
