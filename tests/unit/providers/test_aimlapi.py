@@ -1,0 +1,461 @@
+"""AI/ML API adapter: capabilities, exact request shapes, answers, statuses and error classification."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.errors import UnsupportedRequestError
+from shared.models.common import utcnow
+from shared.models.request import JobRequest
+from shared.providers.aimlapi import AimlapiProvider
+from shared.providers.base import ProviderState
+from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
+from shared.settings import DEFAULT_BASE_URLS, ProviderEndpoint
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "providers" / "aimlapi"
+API_KEY = "aiml-test-key"
+GENERATIONS_URL = "https://api.aimlapi.com/v2/video/generations"
+TASK_ID = "bfb9eca8-178f-41ca-a1f1-6e4551157a0b:klingai/video-v2-6-pro-text-to-video"
+FIRST_FRAME = "https://img.example.com/first.png"
+
+Answer = httpx.Response | type[httpx.TransportError]
+
+
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return loaded
+
+
+def provider_answering(answer: Answer) -> tuple[AimlapiProvider, list[httpx.Request]]:
+    """An adapter whose HTTP client records each request and gives `answer` (or raises it)."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if isinstance(answer, httpx.Response):
+            return answer
+        raise answer("simulated", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    endpoint = ProviderEndpoint(base_url=DEFAULT_BASE_URLS["aimlapi"])
+    return AimlapiProvider(endpoint, API_KEY, client), sent
+
+
+def sent_json(request: httpx.Request) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(request.content)
+    return body
+
+
+# -- capabilities -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "rule"),
+    [
+        ({"quality": "std"}, "quality", "offers quality ['pro']"),
+        ({"first_frame_url": FIRST_FRAME, "last_frame_url": FIRST_FRAME}, "last_frame_url", "does not support a last"),
+        ({"first_frame_url": FIRST_FRAME, "aspect_ratio": "1:1"}, "aspect_ratio", "from the first frame"),
+        ({"first_frame_url": FIRST_FRAME, "cfg_scale": 0.5}, "cfg_scale", "text-to-video only"),
+        ({"num_outputs": 2}, "num_outputs", "at most 1 output"),
+        ({"prompt_optimization": True}, "prompt_optimization", "does not offer prompt optimization"),
+        ({"watermark": False}, "watermark", "omit watermark"),
+    ],
+)
+def test_capability_check_names_field_provider_and_rule(fields: dict[str, Any], field: str, rule: str) -> None:
+    violations = AimlapiProvider.capabilities.check(JobRequest(prompt="a fox", **fields))
+    assert [(v.field, v.provider) for v in violations] == [(field, "aimlapi")]
+    assert rule in violations[0].rule
+
+
+def test_prompt_longer_than_2500_characters_is_refused() -> None:
+    # JobRequest itself stops at 2500, so the provider rule is exercised on an unvalidated request.
+    too_long = JobRequest.model_construct(prompt="x" * 2501)
+    violations = AimlapiProvider.capabilities.check(too_long)
+    assert [(v.field, v.provider) for v in violations] == [("prompt", "aimlapi")]
+    assert "at most 2500 characters" in violations[0].rule
+    assert AimlapiProvider.capabilities.check(JobRequest(prompt="x" * 2500)) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"quality": "pro", "sound": True, "duration": 10, "aspect_ratio": "9:16"},
+        {"negative_prompt": "blur", "cfg_scale": 0.0},
+        {"first_frame_url": FIRST_FRAME, "sound": True, "negative_prompt": "blur"},
+    ],
+)
+def test_documented_options_are_accepted(fields: dict[str, Any]) -> None:
+    assert AimlapiProvider.capabilities.check(JobRequest(prompt="a fox", **fields)) == []
+
+
+def test_only_the_pro_tier_is_offered_and_it_is_the_default() -> None:
+    capabilities = AimlapiProvider.capabilities
+    assert capabilities.qualities == ("pro",)
+    assert capabilities.quality_for(JobRequest(prompt="p")) == "pro"
+    assert not capabilities.callbacks
+
+
+# -- submit -----------------------------------------------------------------------------------
+
+
+def test_text_to_video_submit_has_the_documented_flat_shape() -> None:
+    provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+
+    result = provider.submit(JobRequest(prompt="A raccoon in a sequoia forest"), "https://relay.example.com/cb")
+
+    assert result.task_id == TASK_ID
+    assert result.raw_status == "queued"
+    (request,) = sent
+    assert request.method == "POST"
+    assert str(request.url) == GENERATIONS_URL
+    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert request.headers["Content-Type"] == "application/json"
+    body = sent_json(request)
+    assert body == {
+        "model": "klingai/video-v2-6-pro-text-to-video",
+        "prompt": "A raccoon in a sequoia forest",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "generate_audio": False,
+    }
+    assert type(body["duration"]) is int
+    assert body["generate_audio"] is False
+
+
+def test_text_to_video_submit_carries_every_option() -> None:
+    provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+    request = JobRequest(
+        prompt="p",
+        negative_prompt="blurry, watermark",
+        duration=10,
+        aspect_ratio="9:16",
+        sound=True,
+        quality="pro",
+        cfg_scale=0.4,
+    )
+
+    provider.submit(request, None)
+
+    assert sent_json(sent[0]) == {
+        "model": "klingai/video-v2-6-pro-text-to-video",
+        "prompt": "p",
+        "duration": 10,
+        "aspect_ratio": "9:16",
+        "cfg_scale": 0.4,
+        "negative_prompt": "blurry, watermark",
+        "generate_audio": True,
+    }
+
+
+def test_image_to_video_submit_sends_the_first_frame_and_no_ratio_or_cfg() -> None:
+    provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+
+    provider.submit(JobRequest(prompt="walks forward", first_frame_url=FIRST_FRAME, negative_prompt="n"), None)
+
+    body = sent_json(sent[0])
+    assert body == {
+        "model": "klingai/video-v2-6-pro-image-to-video",
+        "prompt": "walks forward",
+        "duration": 5,
+        "image_url": FIRST_FRAME,
+        "negative_prompt": "n",
+        "generate_audio": False,
+    }
+    assert isinstance(body["image_url"], str)
+
+
+def test_callback_url_is_not_sent_because_there_are_no_callbacks() -> None:
+    provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+    provider.submit(JobRequest(prompt="p"), "https://relay.example.com/callbacks/aimlapi/tok")
+    assert "relay.example.com" not in sent[0].content.decode()
+
+
+def test_unsupported_request_is_refused_before_anything_is_sent() -> None:
+    provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+
+    with pytest.raises(UnsupportedRequestError) as caught:
+        provider.submit(JobRequest(prompt="p", quality="std", num_outputs=3), None)
+
+    assert sent == []
+    assert [item["field"] for item in caught.value.details] == ["quality", "num_outputs"]
+    assert all(item["provider"] == "aimlapi" for item in caught.value.details)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"status": "queued"}, "no generation id"),
+        ({"id": "", "status": "queued"}, "id:"),
+        ({"id": 42, "status": "queued"}, "id:"),
+        ([{"id": "x"}], "not a JSON object"),
+    ],
+)
+def test_create_answer_without_a_usable_id_is_malformed(answer: Any, message: str) -> None:
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert message in caught.value.message
+
+
+def test_create_answer_that_is_not_json_is_a_transient_fault() -> None:
+    provider, _ = provider_answering(httpx.Response(200, text="<html>gateway</html>"))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert caught.value.message == "answer is not JSON"
+
+
+def test_error_body_inside_a_2xx_answer_is_classified_by_its_status_code() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json=event("error_403")))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.UNAVAILABLE
+    assert caught.value.provider_code == "403"
+    assert "not enough credits" in caught.value.message
+
+
+def test_create_answer_with_only_an_error_object_is_a_refusal() -> None:
+    answer = {"status": "error", "error": {"name": "ValidationError", "message": "image_url is required"}}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.REJECTED
+    assert caught.value.provider_code == "ValidationError"
+    assert caught.value.message == "image_url is required"
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def test_status_request_is_a_get_with_the_generation_id_query() -> None:
+    provider, sent = provider_answering(httpx.Response(200, json=event("status_generating")))
+
+    provider.status(TASK_ID)
+
+    (request,) = sent
+    assert request.method == "GET"
+    assert request.url.copy_with(query=None) == httpx.URL(GENERATIONS_URL)
+    assert request.url.params["generation_id"] == TASK_ID
+    assert list(request.url.params.keys()) == ["generation_id"]
+    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert request.content == b""
+
+
+@pytest.mark.parametrize(
+    ("raw", "state"),
+    [
+        ("queued", ProviderState.QUEUED),
+        ("waiting", ProviderState.QUEUED),
+        ("generating", ProviderState.RUNNING),
+        ("active", ProviderState.RUNNING),
+        ("completed", ProviderState.SUCCEEDED),
+        ("succeeded", ProviderState.SUCCEEDED),
+        ("error", ProviderState.FAILED),
+        ("COMPLETED", ProviderState.SUCCEEDED),
+        ("rendering", ProviderState.UNKNOWN),
+    ],
+)
+def test_every_status_value_is_normalized(raw: str, state: ProviderState) -> None:
+    answer = event("status_generating") | {"status": raw}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+
+    status = provider.status(TASK_ID)
+
+    assert status.state is state
+    assert status.raw_status == raw
+    assert status.task_id == TASK_ID
+
+
+def test_completed_generation_gives_video_url_and_credits_used() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json=event("status_completed")))
+
+    status = provider.status(TASK_ID)
+
+    assert status.state is ProviderState.SUCCEEDED
+    assert status.result_urls == ("https://cdn.aimlapi.com/flamingo/files/b/0a84eb06/XtWjnJNjQLBMwJbBz4WcF_output.mp4",)
+    assert status.credits_used == 120000
+    assert status.error_message is None
+    assert status.progress is None
+
+
+def test_succeeded_generation_falls_back_to_the_data_array() -> None:
+    answer = event("status_succeeded_data")
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+
+    status = provider.status(answer["id"])
+
+    assert status.state is ProviderState.SUCCEEDED
+    assert status.result_urls == ("https://cdn.aimlapi.com/flamingo/files/b/0a84ec11/Qm8v2kLr0tUuYwZ_output.mp4",)
+    assert status.credits_used is None
+
+
+def test_video_url_wins_over_the_data_array() -> None:
+    answer = event("status_completed") | {"data": [{"url": "https://cdn.aimlapi.com/other.mp4"}]}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    assert provider.status(TASK_ID).result_urls == (answer["video"]["url"],)
+
+
+def test_failed_generation_carries_error_name_and_message() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json=event("status_error")))
+
+    status = provider.status(TASK_ID)
+
+    assert status.state is ProviderState.FAILED
+    assert status.error_code == "GenerationError"
+    assert status.error_message == "The prompt was rejected by the content filter"
+    assert status.result_urls == ()
+    assert status.credits_used == 0
+
+
+def test_side_fields_in_an_unknown_shape_do_not_lose_the_answer() -> None:
+    answer = event("status_completed") | {"meta": ["unexpected"], "error": 17}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+
+    status = provider.status(TASK_ID)
+
+    assert status.state is ProviderState.SUCCEEDED
+    assert status.result_urls == (answer["video"]["url"],)
+    assert status.credits_used is None
+    assert status.error_message is None
+
+
+def test_status_for_another_generation_is_malformed() -> None:
+    answer = event("status_completed") | {"id": "another-id:klingai/video-v2-6-pro-text-to-video"}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    with pytest.raises(ProviderError) as caught:
+        provider.status(TASK_ID)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert "another-id" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"id": TASK_ID}, "no status"),
+        ({"id": TASK_ID, "status": 3}, "status:"),
+        ({"id": TASK_ID, "status": "completed", "video": "https://x"}, "video:"),
+    ],
+)
+def test_status_answer_without_a_readable_status_is_malformed(answer: dict[str, Any], message: str) -> None:
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    with pytest.raises(ProviderError) as caught:
+        provider.status(TASK_ID)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert message in caught.value.message
+
+
+def test_status_answer_without_id_is_read_as_the_asked_generation() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"status": "generating"}))
+    assert provider.status(TASK_ID).task_id == TASK_ID
+
+
+def test_status_needs_a_generation_id() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={}))
+    with pytest.raises(ValueError, match="generation id"):
+        provider.build_status("")
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (400, ErrorKind.REJECTED),
+        (401, ErrorKind.UNAVAILABLE),
+        (403, ErrorKind.UNAVAILABLE),
+        (404, ErrorKind.NOT_FOUND),
+        (429, ErrorKind.RETRYABLE),
+        (500, ErrorKind.RETRYABLE),
+    ],
+)
+def test_documented_http_errors_are_classified(code: int, kind: ErrorKind) -> None:
+    body = event(f"error_{code}")
+    provider, _ = provider_answering(httpx.Response(code, json=body))
+
+    with pytest.raises(ProviderError) as caught:
+        provider.status(TASK_ID)
+
+    assert caught.value.kind is kind
+    assert caught.value.http_status == code
+    assert caught.value.provider_code == str(code)
+    assert caught.value.message == body["message"]
+    assert caught.value.provider == "aimlapi"
+
+
+@pytest.mark.parametrize("code", [502, 503, 504])
+def test_other_server_errors_are_retryable(code: int) -> None:
+    provider, _ = provider_answering(httpx.Response(code, text="upstream error"))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert caught.value.provider_code == str(code)
+
+
+def test_rate_limit_honours_retry_after_seconds() -> None:
+    provider, _ = provider_answering(httpx.Response(429, json=event("error_429"), headers={"Retry-After": "30"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert caught.value.retry_after == 30.0
+
+
+def test_rate_limit_honours_retry_after_http_date() -> None:
+    when = format_datetime(utcnow() + timedelta(seconds=120), usegmt=True)
+    provider, _ = provider_answering(httpx.Response(429, json=event("error_429"), headers={"Retry-After": when}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.retry_after is not None
+    assert 100 < caught.value.retry_after <= 120
+
+
+@pytest.mark.parametrize(
+    ("failure", "message", "maybe_accepted"),
+    [
+        (httpx.ConnectTimeout, "unreachable", False),
+        (httpx.ConnectError, "unreachable", False),
+        (httpx.ReadTimeout, "no answer", True),
+        (httpx.RemoteProtocolError, "no answer", True),
+    ],
+)
+def test_timeouts_and_connection_errors_are_retryable(
+    failure: type[httpx.TransportError], message: str, maybe_accepted: bool
+) -> None:
+    provider, sent = provider_answering(failure)
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert len(sent) == 1
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert message in caught.value.message
+    assert caught.value.maybe_accepted is maybe_accepted
+    assert caught.value.http_status is None
+
+
+# -- callbacks and cost -----------------------------------------------------------------------
+
+
+def test_callbacks_are_refused() -> None:
+    provider, _ = provider_answering(httpx.Response(200))
+    body = json.dumps(event("status_completed")).encode()
+    with pytest.raises(CallbackRejectedError, match="does not send callbacks"):
+        provider.parse_callback(body, {})
+
+
+def test_no_price_is_published() -> None:
+    provider, _ = provider_answering(httpx.Response(200))
+    assert provider.estimate_cost(JobRequest(prompt="p")) is None
+
+
+def test_an_api_key_is_required() -> None:
+    endpoint = ProviderEndpoint(base_url=DEFAULT_BASE_URLS["aimlapi"])
+    with pytest.raises(ValueError, match="API key"):
+        AimlapiProvider(endpoint, "", httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(500))))
