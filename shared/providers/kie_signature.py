@@ -25,8 +25,9 @@ def sign_kie_callback(hmac_key: str, task_id: str, timestamp: int | str) -> str:
     """The `X-Webhook-Signature` value Kie sends for `task_id` at `timestamp` (as sent in the header)."""
     if not hmac_key:
         raise ValueError("a Kie webhook HMAC key is required to sign")
-    message = f"{task_id}.{timestamp}".encode()
-    digest = hmac.new(hmac_key.encode(), message, hashlib.sha256).digest()
+    # surrogatepass: a task id parsed from a JSON "\ud800" escape must give a mismatch, not a crash.
+    message = f"{task_id}.{timestamp}".encode("utf-8", "surrogatepass")
+    digest = hmac.new(hmac_key.encode("utf-8", "surrogatepass"), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
