@@ -137,10 +137,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        try:
-            addresses = self._guard.addresses(host, port, field="url", url=f"{host}:{port}")
-        except UnsafeUrlError as exc:
-            raise httpcore.ConnectError(f"refused: {exc.message}") from exc
+        # An UnsafeUrlError passes through httpcore and httpx unchanged, so callers can tell
+        # "refused by policy" from "could not connect".
+        addresses = self._guard.addresses(host, port, field="url", url=f"{host}:{port}")
         last: Exception | None = None
         for address in addresses:
             try:

@@ -123,11 +123,11 @@ class Provider(ABC):
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
 
-    def submit(self, request: JobRequest, callback_url: str | None) -> SubmitResult:
-        return self.parse_submit(self.send(self.build_submit(request, callback_url)))
+    def submit(self, request: JobRequest, callback_url: str | None, *, timeout: float | None = None) -> SubmitResult:
+        return self.parse_submit(self.send(self.build_submit(request, callback_url), timeout=timeout))
 
-    def status(self, task_id: str) -> TaskStatus:
-        return self.parse_status(self.send(self.build_status(task_id)))
+    def status(self, task_id: str, *, timeout: float | None = None) -> TaskStatus:
+        return self.parse_status(self.send(self.build_status(task_id), timeout=timeout))
 
     def send(self, request: httpx.Request, *, timeout: float | None = None) -> httpx.Response:
         """Send, turning transport failures and non-2xx answers into `ProviderError`s."""

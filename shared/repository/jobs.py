@@ -168,6 +168,19 @@ class JobRepository:
             raise StaleVersionError("the job for this Idempotency-Key is not readable yet; retry")
         return CreateResult(job=existing, created=False)
 
+    def release_claim(self, claim: IdempotencyClaim, job_id: str) -> None:
+        """Free an idempotency key whose job never reached a provider, so a retry can try again."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=to_attributes({schema.PK: claim.pk, schema.SK: schema.IDEMPOTENCY_SK}),
+                ConditionExpression="job_id = :job",
+                ExpressionAttributeValues={":job": {"S": job_id}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
     # -- read ----------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord | None:

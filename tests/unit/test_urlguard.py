@@ -100,7 +100,7 @@ def test_guarded_client_refuses_dns_rebinding_at_connect_time() -> None:
     PUBLIC_AT_CONNECT = {"hooks.example.com": ["127.0.0.1"]}  # ...but resolves to loopback later
     rebinding = UrlGuard(resolver=lambda host, port: PUBLIC_AT_CONNECT[host])
     client = guarded_http_client(rebinding, timeout=httpx.Timeout(2.0), follow_redirects=False)
-    with pytest.raises(httpx.ConnectError, match="refused: url: loopback address"):
+    with pytest.raises(UnsafeUrlError, match="url: loopback address"):
         client.get("https://hooks.example.com/")
 
 

@@ -1,0 +1,115 @@
+"""Everything a function needs, built lazily from settings; tests pass their own clients in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import cached_property, lru_cache
+from typing import Any
+
+import httpx
+
+from shared import aws
+from shared.errors import ConfigurationError, ProviderUnavailableError
+from shared.models.common import ProviderName, utcnow
+from shared.providers.base import Provider
+from shared.providers.registry import build_provider
+from shared.repository.jobs import JobRepository
+from shared.repository.keys import KeyRepository
+from shared.secrets import ProviderCredentials, SecretStore
+from shared.settings import Settings, get_settings
+from shared.signing import SigningKeys
+from shared.urlguard import Resolver, UrlGuard, guarded_http_client
+
+USER_AGENT = "kling-relay/1"
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clients: dict[str, Any] | None = None,
+        provider_http: httpx.Client | None = None,
+        resolver: Resolver | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self._clients = dict(clients or {})
+        self._provider_http = provider_http
+        self._resolver = resolver
+        self.clock = clock
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = aws.client(service)
+        return self._clients[service]
+
+    def require(self, *fields: str) -> None:
+        """Fail closed when a setting this function depends on is missing."""
+        missing = [name for name in fields if not getattr(self.settings, name)]
+        if missing:
+            raise ConfigurationError(f"missing settings: {', '.join(missing)}")
+
+    @cached_property
+    def jobs(self) -> JobRepository:
+        self.require("table_name")
+        return JobRepository(
+            self.settings.table_name,
+            self.client("dynamodb"),
+            retention_days=self.settings.job_retention_days,
+            idempotency_ttl_seconds=self.settings.idempotency_ttl_seconds,
+        )
+
+    @cached_property
+    def keys(self) -> KeyRepository:
+        self.require("table_name")
+        return KeyRepository(self.settings.table_name, self.client("dynamodb"))
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        return SecretStore(
+            self.settings.provider_secret_name, self.settings.signing_secret_name, self.client("secretsmanager")
+        )
+
+    def signing_keys(self) -> SigningKeys:
+        return self.secrets.signing_keys()
+
+    def provider_credentials(self) -> ProviderCredentials:
+        return self.secrets.provider_credentials()
+
+    @cached_property
+    def url_guard(self) -> UrlGuard:
+        return UrlGuard(allow_loopback=self.settings.local_mode, resolver=self._resolver)
+
+    @cached_property
+    def provider_http(self) -> httpx.Client:
+        if self._provider_http is not None:
+            return self._provider_http
+        timeout = httpx.Timeout(self.settings.provider_read_timeout, connect=self.settings.provider_connect_timeout)
+        return httpx.Client(timeout=timeout, trust_env=False, headers={"User-Agent": USER_AGENT})
+
+    def outbound_http(self, *, timeout: float, follow_redirects: bool) -> httpx.Client:
+        """A client for app webhooks and result downloads: only addresses the URL guard allows."""
+        return guarded_http_client(
+            self.url_guard, timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=follow_redirects
+        )
+
+    def provider(self, name: ProviderName, credentials: ProviderCredentials | None = None) -> Provider:
+        """The adapter for `name`; a provider without an API key is unavailable, not an error of the request."""
+        adapter = build_provider(name, self.settings, credentials or self.provider_credentials(), self.provider_http)
+        if adapter is None:
+            raise ProviderUnavailableError(
+                f"{name} is not configured (no API key)", details={"provider": name, "reason": "not_configured"}
+            )
+        return adapter
+
+    def state_machine_execution_arn(self, job_id: str) -> str:
+        self.require("state_machine_arn")
+        prefix, name = self.settings.state_machine_arn.rsplit(":stateMachine:", 1)
+        return f"{prefix}:execution:{name}:{job_id}"
+
+
+@lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    return Runtime(get_settings())

@@ -1,0 +1,1 @@
+"""The business steps each function runs: submit, track, poll, callbacks, cancel, archive, notify, deliver."""

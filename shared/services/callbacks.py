@@ -1,0 +1,91 @@
+"""Provider callbacks: verify, then treat the body only as a hint and re-read the provider.
+
+Checks, in order, each failing closed: body size; a provider that sends callbacks; the per-job
+token (constant time); the job exists and belongs to that provider; the provider's own signature
+where configured (Kie: HMAC over task id and timestamp, inside a time window); the body names the
+job's task. Then the task status is read from the provider's API with our key, and only that
+answer moves the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.errors import NotFoundError, PayloadTooLargeError, RelayError, UnauthorizedError
+from shared.models.common import PROVIDER_NAMES, JobStatus
+from shared.models.job import JobRecord
+from shared.observability import logger
+from shared.providers.errors import CallbackRejectedError, ProviderError
+from shared.providers.registry import capabilities
+from shared.runtime import Runtime
+from shared.services.tracking import observe
+
+
+class CallbackResult(StrEnum):
+    APPLIED = "applied"  # the provider's answer moved the job (or confirmed where it is)
+    IGNORED = "ignored"  # the job had already finished
+    DEFERRED = "deferred"  # the provider could not be asked now; polling will settle it
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    result: CallbackResult
+    job: JobRecord
+
+
+class CallbackRejected(RelayError):
+    """A callback that failed verification. `reason` is counted in metrics; nothing was changed."""
+
+    status_code = 401
+    code = "callback_rejected"
+
+    def __init__(self, reason: str, status_code: int = 401) -> None:
+        super().__init__(f"callback rejected: {reason}")
+        self.reason = reason
+        self.status_code = status_code
+
+
+def handle_callback(
+    rt: Runtime,
+    provider: str,
+    job_id: str,
+    token: str | None,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> CallbackOutcome:
+    if len(body) > rt.settings.max_callback_bytes:
+        raise PayloadTooLargeError(f"callback bodies are limited to {rt.settings.max_callback_bytes} bytes")
+    if provider not in PROVIDER_NAMES or not capabilities(provider).callbacks:
+        raise CallbackRejected("unknown_provider", status_code=404)
+    if not rt.signing_keys().callback_token_valid(job_id, token):
+        raise CallbackRejected("bad_token")
+    job = rt.jobs.get(job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id}")
+    if job.provider != provider:
+        raise CallbackRejected("wrong_provider")
+
+    adapter = rt.provider(job.provider)
+    try:
+        adapter.verify_callback(body, headers, now=rt.clock().timestamp())
+        hint = adapter.parse_callback(body, headers)
+    except CallbackRejectedError as exc:
+        raise CallbackRejected(exc.reason) from exc
+    if job.provider_task_id is not None and hint.task_id != job.provider_task_id:
+        raise CallbackRejected("wrong_task")
+
+    if job.terminal:
+        return CallbackOutcome(CallbackResult.IGNORED, job)
+    if job.status is JobStatus.ARCHIVING:
+        return CallbackOutcome(CallbackResult.IGNORED, job)
+    try:
+        status = adapter.status(hint.task_id, timeout=rt.settings.callback_recheck_timeout)
+    except ProviderError as err:
+        logger.info("callback status re-read failed; polling will settle", provider=provider, kind=err.kind.value)
+        return CallbackOutcome(CallbackResult.DEFERRED, job)
+    if status.task_id != hint.task_id:
+        raise UnauthorizedError("the provider's status answer names another task")
+    job = rt.jobs.get(job_id) or job
+    return CallbackOutcome(CallbackResult.APPLIED, observe(rt.jobs, job, status))

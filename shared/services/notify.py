@@ -1,0 +1,51 @@
+"""From the table's stream to SNS: one event per stored status change.
+
+The stream is the outbox, so an event exists only for a change that was stored. Event ids are
+derived from the job id, version and status: a record delivered twice publishes the same id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.models.common import JobStatus
+from shared.models.events import JobEvent, event_from_record
+from shared.models.job import JobRecord
+from shared.repository.jobs import JobRepository
+from shared.runtime import Runtime
+
+INTERNAL_STATUSES = frozenset({JobStatus.SUBMITTING})
+
+
+def event_for_change(new_image: dict[str, Any], old_image: dict[str, Any] | None) -> tuple[JobEvent, JobRecord] | None:
+    """The event a stream record stands for, or None when the status did not change."""
+    if new_image.get("entity", {}).get("S") != "job":
+        return None
+    job = JobRepository.record_from_item(new_image)
+    if job.status in INTERNAL_STATUSES:
+        return None
+    if old_image is not None and old_image.get("status", {}).get("S") == job.status.value:
+        return None
+    return event_from_record(job), job
+
+
+def message_attributes(event: JobEvent, job: JobRecord) -> dict[str, dict[str, str]]:
+    """SNS attributes for subscription filter policies."""
+    values = {
+        "type": event.type,
+        "status": job.status.value,
+        "provider": job.provider,
+        "tenant_id": job.tenant_id,
+        "has_webhook": "true" if job.request.webhook_url is not None else "false",
+    }
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
+
+
+def publish(rt: Runtime, event: JobEvent, job: JobRecord) -> str:
+    rt.require("topic_arn")
+    answer = rt.client("sns").publish(
+        TopicArn=rt.settings.topic_arn,
+        Message=event.model_dump_json(),
+        MessageAttributes=message_attributes(event, job),
+    )
+    return str(answer["MessageId"])

@@ -1,0 +1,51 @@
+"""A stored job as its owner sees it: archived outputs get fresh presigned download URLs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared.models.job import JobPage, JobRecord, JobView, OutputView
+from shared.repository.jobs import Page
+from shared.runtime import Runtime
+
+
+def job_view(rt: Runtime, job: JobRecord) -> JobView:
+    outputs = []
+    if job.outputs:
+        rt.require("bucket_name")
+        ttl = rt.settings.presign_ttl_seconds
+        expires_at = rt.clock() + timedelta(seconds=ttl)
+        s3 = rt.client("s3")
+        for output in job.outputs:
+            url = s3.generate_presigned_url(
+                "get_object", Params={"Bucket": rt.settings.bucket_name, "Key": output.key}, ExpiresIn=ttl
+            )
+            outputs.append(
+                OutputView(
+                    url=url,
+                    expires_at=expires_at,
+                    bytes=output.bytes,
+                    sha256=output.sha256,
+                    content_type=output.content_type,
+                )
+            )
+    return JobView(
+        id=job.id,
+        status=job.status,
+        provider=job.provider,
+        provider_task_id=job.provider_task_id,
+        request=job.request,
+        progress=job.progress,
+        outputs=outputs,
+        error=job.error,
+        attempts=list(job.attempts),
+        cost=job.cost,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        completed_at=job.completed_at,
+        metadata=dict(job.request.metadata),
+    )
+
+
+def page_view(rt: Runtime, page: Page) -> JobPage:
+    return JobPage(items=[job_view(rt, job) for job in page.items], next_cursor=page.next_cursor)
