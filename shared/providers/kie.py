@@ -159,9 +159,9 @@ class KieProvider(Provider):
             raise ValueError("kie: a task id is required")
         return self.json_request("GET", STATUS_PATH, params={"taskId": task_id})
 
-    def status(self, task_id: str) -> TaskStatus:
+    def status(self, task_id: str, *, timeout: float | None = None) -> TaskStatus:
         try:
-            return super().status(task_id)
+            return super().status(task_id, timeout=timeout)
         except ProviderError as exc:
             # The same task-outcome codes can come as HTTP statuses instead of envelope codes.
             if exc.http_status is not None and str(exc.http_status) in TASK_FAILED_CODES:

@@ -1,0 +1,621 @@
+"""The Kie.ai adapter against its documented Market jobs API, through the real submit()/status() paths."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.errors import UnsupportedRequestError
+from shared.models.common import utcnow
+from shared.models.request import JobRequest
+from shared.providers.base import ProviderState
+from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
+from shared.providers.kie import KieProvider
+from shared.providers.kie_signature import sign_kie_callback
+from shared.settings import ProviderEndpoint
+
+EVENTS = Path(__file__).parents[2] / "events" / "providers" / "kie"
+BASE_URL = "https://api.kie.ai"
+API_KEY = "kie-test-key"
+HMAC_KEY = "kie-webhook-hmac-key"
+TASK_ID = "281e5b0a4c7d4f1e9b3a6c2d8e0f39b9"
+RESULT_URL = "https://tempfile.aiquickdraw.com/kie/281e5b0a4c7d4f1e9b3a6c2d8e0f39b9.mp4"
+CALLBACK = "https://api.example.com/v1/callbacks/kie/job_01jd0000000000000000000000?token=t0k"
+IMAGE = "https://img.example.com/first.png"
+NOW = 1_757_584_210
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return loaded
+
+
+class Recorder:
+    """A mock transport handler that answers from a list and keeps every request it saw."""
+
+    def __init__(self, *answers: httpx.Response | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    @property
+    def last(self) -> httpx.Request:
+        return self.requests[-1]
+
+    def last_json(self) -> Any:
+        return json.loads(self.last.content)
+
+
+def provider_with(handler: Handler, **options: Any) -> KieProvider:
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    return KieProvider(ProviderEndpoint(base_url=BASE_URL), API_KEY, http, **options)
+
+
+def answering(*answers: httpx.Response | Exception, **options: Any) -> tuple[KieProvider, Recorder]:
+    recorder = Recorder(*answers)
+    return provider_with(recorder, **options), recorder
+
+
+def ok(body: Any, **headers: str) -> httpx.Response:
+    return httpx.Response(200, json=body, headers=headers)
+
+
+def record(name: str, **data: Any) -> dict[str, Any]:
+    body = event(name)
+    body["data"].update(data)
+    return body
+
+
+# -- capabilities and construction -----------------------------------------------------------------
+
+
+def test_plain_text_and_image_requests_are_supported() -> None:
+    check = KieProvider.capabilities.check
+    assert check(JobRequest(prompt="p" * 1000, duration=10, sound=True, aspect_ratio="1:1")) == []
+    assert check(JobRequest(prompt="p", first_frame_url=IMAGE, sound=True)) == []
+    assert KieProvider.capabilities.callbacks
+    assert KieProvider.capabilities.signed_callbacks
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "rule"),
+    [
+        ({"prompt": "p" * 1001}, "prompt", "at most 1000 characters (got 1001)"),
+        ({"quality": "std"}, "quality", "single quality tier"),
+        ({"first_frame_url": IMAGE, "last_frame_url": IMAGE}, "last_frame_url", "does not support a last frame"),
+        ({"negative_prompt": "blur"}, "negative_prompt", "does not support a negative prompt"),
+        ({"cfg_scale": 0.5}, "cfg_scale", "does not support cfg_scale"),
+        ({"num_outputs": 4}, "num_outputs", "at most 1 output"),
+        ({"prompt_optimization": True}, "prompt_optimization", "does not offer prompt optimization"),
+        ({"watermark": True}, "watermark", "does not let the watermark be chosen"),
+        ({"first_frame_url": IMAGE, "aspect_ratio": "16:9"}, "aspect_ratio", "takes the aspect ratio from the first"),
+    ],
+)
+def test_each_unsupported_field_is_named_with_its_rule(fields: dict[str, Any], field: str, rule: str) -> None:
+    violations = KieProvider.capabilities.check(JobRequest(**{"prompt": "p", **fields}))
+    assert [(v.field, v.provider) for v in violations] == [(field, "kie")]
+    assert rule in violations[0].rule
+
+
+def test_building_an_unsupported_request_is_refused_before_anything_is_sent() -> None:
+    provider, recorder = answering()
+    with pytest.raises(UnsupportedRequestError, match="prompt: kie accepts at most 1000 characters"):
+        provider.submit(JobRequest(prompt="p" * 1001), CALLBACK)
+    assert recorder.requests == []
+
+
+def test_construction_needs_a_key_and_a_positive_window() -> None:
+    http = httpx.Client(transport=httpx.MockTransport(Recorder()))
+    with pytest.raises(ValueError, match="API key"):
+        KieProvider(ProviderEndpoint(base_url=BASE_URL), "", http)
+    with pytest.raises(ValueError, match="signature_window_seconds"):
+        KieProvider(ProviderEndpoint(base_url=BASE_URL), API_KEY, http, signature_window_seconds=0)
+
+
+# -- price -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("duration", "sound", "credits"), [(5, False, 55), (5, True, 110), (10, False, 110), (10, True, 220)]
+)
+def test_cost_follows_the_price_table(duration: int, sound: bool, credits: int) -> None:
+    provider, _ = answering()
+    cost = provider.estimate_cost(JobRequest.model_validate({"prompt": "p", "duration": duration, "sound": sound}))
+    assert cost is not None
+    assert (cost.amount, cost.unit, cost.estimated) == (credits, "provider_credits", True)
+    assert "third-party" in cost.basis
+    assert "unconfirmed" in cost.basis
+
+
+# -- submit ----------------------------------------------------------------------------------------
+
+
+def test_text_to_video_submit_has_the_documented_shape() -> None:
+    provider, recorder = answering(ok(event("submit_ok")))
+    result = provider.submit(JobRequest(prompt="A paper boat drifting down a rainy street"), CALLBACK)
+
+    sent = recorder.last
+    assert sent.method == "POST"
+    assert str(sent.url) == "https://api.kie.ai/api/v1/jobs/createTask"
+    assert sent.headers["Authorization"] == "Bearer kie-test-key"
+    assert sent.headers["Content-Type"] == "application/json"
+    body = recorder.last_json()
+    assert body == {
+        "model": "kling-2.6/text-to-video",
+        "callBackUrl": CALLBACK,
+        "input": {
+            "prompt": "A paper boat drifting down a rainy street",
+            "sound": False,
+            "aspect_ratio": "16:9",
+            "duration": "5",
+        },
+    }
+    assert type(body["input"]["duration"]) is str
+    assert type(body["input"]["sound"]) is bool
+    assert result.task_id == TASK_ID
+
+
+def test_text_to_video_options_are_mapped() -> None:
+    provider, recorder = answering(ok(event("submit_ok")))
+    provider.submit(JobRequest(prompt="p", duration=10, sound=True, aspect_ratio="9:16"), None)
+    assert recorder.last_json() == {
+        "model": "kling-2.6/text-to-video",
+        "input": {"prompt": "p", "sound": True, "aspect_ratio": "9:16", "duration": "10"},
+    }
+
+
+def test_image_to_video_uses_its_own_model_and_no_aspect_ratio() -> None:
+    provider, recorder = answering(ok(event("submit_ok")))
+    provider.submit(JobRequest(prompt="The cat turns its head", first_frame_url=IMAGE, duration=10), CALLBACK)
+    assert recorder.last_json() == {
+        "model": "kling-2.6/image-to-video",
+        "callBackUrl": CALLBACK,
+        "input": {"prompt": "The cat turns its head", "image_urls": [IMAGE], "sound": False, "duration": "10"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        ({"code": 200, "msg": "success", "data": {}}, "data.taskId"),
+        ({"code": 200, "msg": "success", "data": {"taskId": ""}}, "data.taskId"),
+        ({"code": 200, "msg": "success", "data": {"task_id": TASK_ID}}, "data.taskId"),
+        ({"code": 200, "msg": "success", "data": None}, "data.taskId"),
+        ({"code": 200, "msg": "success", "data": {"taskId": "x" * 257}}, "data.taskId"),
+    ],
+)
+def test_a_submit_answer_without_a_task_id_is_malformed(body: dict[str, Any], what: str) -> None:
+    provider, _ = answering(ok(body))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert "unexpected answer" in caught.value.message
+    assert what in caught.value.message
+
+
+DOCUMENTED_CODES = [
+    (400, ErrorKind.REJECTED),
+    (401, ErrorKind.UNAVAILABLE),
+    (402, ErrorKind.UNAVAILABLE),
+    (404, ErrorKind.NOT_FOUND),
+    (422, ErrorKind.REJECTED),
+    (429, ErrorKind.RETRYABLE),
+    (455, ErrorKind.RETRYABLE),
+    (500, ErrorKind.RETRYABLE),
+    (501, ErrorKind.REJECTED),
+    (505, ErrorKind.UNAVAILABLE),
+]
+
+
+@pytest.mark.parametrize(("code", "kind"), DOCUMENTED_CODES)
+def test_every_documented_envelope_code_on_submit_is_classified(code: int, kind: ErrorKind) -> None:
+    provider, _ = answering(ok({"code": code, "msg": f"message {code}", "data": None}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    error = caught.value
+    assert (error.kind, error.provider_code, error.message, error.http_status) == (
+        kind,
+        str(code),
+        f"message {code}",
+        200,
+    )
+
+
+@pytest.mark.parametrize(("code", "kind"), DOCUMENTED_CODES)
+def test_every_documented_code_as_an_http_status_on_submit_is_classified(code: int, kind: ErrorKind) -> None:
+    provider, _ = answering(httpx.Response(code, json={"code": code, "msg": f"message {code}"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    error = caught.value
+    assert (error.kind, error.provider_code, error.message, error.http_status) == (
+        kind,
+        str(code),
+        f"message {code}",
+        code,
+    )
+
+
+def test_a_string_envelope_code_is_read_as_the_number() -> None:
+    provider, _ = answering(ok({"code": "402", "msg": "Credits insufficient"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert (caught.value.kind, caught.value.provider_code) == (ErrorKind.UNAVAILABLE, "402")
+
+
+def test_rate_limit_envelope_honours_retry_after_seconds() -> None:
+    provider, _ = answering(ok({"code": 429, "msg": "Rate limit exceeded"}, **{"Retry-After": "10"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.retry_after == 10.0
+
+
+def test_rate_limit_status_honours_retry_after_as_an_http_date() -> None:
+    when = format_datetime(utcnow() + timedelta(seconds=60), usegmt=True)
+    provider, _ = answering(httpx.Response(429, json={"code": 429, "msg": "slow"}, headers={"Retry-After": when}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.retry_after is not None
+    assert 50 <= caught.value.retry_after <= 60
+
+
+def test_a_timeout_after_sending_may_have_created_a_task() -> None:
+    provider, _ = answering(httpx.ReadTimeout("slow"))
+    with pytest.raises(ProviderError, match="no answer") as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert caught.value.maybe_accepted
+
+
+def test_a_connection_error_is_retryable_and_created_nothing() -> None:
+    provider, _ = answering(httpx.ConnectError("refused"))
+    with pytest.raises(ProviderError, match="unreachable") as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert not caught.value.maybe_accepted
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "state"),
+    [
+        ("record_waiting", ProviderState.QUEUED),
+        ("record_queuing", ProviderState.QUEUED),
+        ("record_generating", ProviderState.RUNNING),
+        ("record_success", ProviderState.SUCCEEDED),
+        ("record_fail", ProviderState.FAILED),
+    ],
+)
+def test_every_documented_state_is_normalized(name: str, state: ProviderState) -> None:
+    provider, recorder = answering(ok(event(name)))
+    status = provider.status(TASK_ID)
+
+    sent = recorder.last
+    assert sent.method == "GET"
+    assert str(sent.url) == f"https://api.kie.ai/api/v1/jobs/recordInfo?taskId={TASK_ID}"
+    assert sent.headers["Authorization"] == "Bearer kie-test-key"
+    assert (status.task_id, status.state, status.raw_status) == (TASK_ID, state, event(name)["data"]["state"])
+    assert status.progress is None
+    if state is not ProviderState.SUCCEEDED:
+        assert status.result_urls == ()
+
+
+def test_success_reads_the_urls_from_the_json_encoded_result() -> None:
+    provider, _ = answering(ok(event("record_success")))
+    status = provider.status(TASK_ID)
+    assert status.result_urls == (RESULT_URL,)
+    assert status.error_message is None
+    assert status.error_code is None
+    # Kie deletes generated media 14 days after completion.
+    assert status.result_expires_at == datetime.fromtimestamp(1_757_584_200, UTC) + timedelta(days=14)
+    assert status.credits_used is None
+
+
+def test_a_result_given_as_an_object_is_read_too() -> None:
+    provider, _ = answering(ok(record("record_success", resultJson={"resultUrls": [RESULT_URL, 7, ""]})))
+    assert provider.status(TASK_ID).result_urls == (RESULT_URL,)
+
+
+@pytest.mark.parametrize(
+    ("result_json", "problem"),
+    [
+        (None, "success without resultJson"),
+        ("", "success without resultJson"),
+        ("{not json", "resultJson is not JSON"),
+        ('["https://x.example/a.mp4"]', "resultJson has no resultUrls list"),
+        ('{"resultUrls": "https://x.example/a.mp4"}', "resultJson has no resultUrls list"),
+        ('{"resultUrls": []}', "resultJson lists no result URL"),
+    ],
+)
+def test_success_without_a_readable_result_is_success_with_no_urls(result_json: str | None, problem: str) -> None:
+    provider, _ = answering(ok(record("record_success", resultJson=result_json)))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.SUCCEEDED
+    assert status.result_urls == ()
+    assert status.error_message == problem
+
+
+def test_success_without_a_completion_time_has_no_expiry() -> None:
+    provider, _ = answering(ok(record("record_success", completeTime=None)))
+    assert provider.status(TASK_ID).result_expires_at is None
+
+
+def test_fail_carries_the_fail_code_and_message() -> None:
+    provider, _ = answering(ok(event("record_fail")))
+    status = provider.status(TASK_ID)
+    assert (status.error_code, status.error_message) == ("500", "Internal error, please try again later.")
+    assert status.result_expires_at is None
+
+
+def test_an_unknown_state_means_keep_waiting() -> None:
+    provider, _ = answering(ok(record("record_generating", state="postprocessing")))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.UNKNOWN
+    assert status.raw_status == "postprocessing"
+
+
+def test_a_status_answer_about_another_task_is_malformed() -> None:
+    provider, _ = answering(ok(record("record_success", taskId="0" * 32)))
+    with pytest.raises(ProviderError, match=f"not '{TASK_ID}'") as caught:
+        provider.status(TASK_ID)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        ({"taskId": TASK_ID}, "no data.state"),
+        ({"taskId": TASK_ID, "state": ["success"]}, "record unreadable"),
+        ({"taskId": TASK_ID, "state": "success", "completeTime": "soon"}, "record unreadable"),
+    ],
+)
+def test_an_unreadable_record_is_malformed(data: dict[str, Any], what: str) -> None:
+    provider, _ = answering(ok({"code": 200, "msg": "success", "data": data}))
+    with pytest.raises(ProviderError, match=what) as caught:
+        provider.status(TASK_ID)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+
+
+def test_a_status_answer_without_data_is_malformed() -> None:
+    provider, _ = answering(ok({"code": 200, "msg": "success", "data": None}))
+    with pytest.raises(ProviderError, match="no data object"):
+        provider.status(TASK_ID)
+
+
+@pytest.mark.parametrize("code", [422, 501])
+def test_a_task_outcome_code_on_record_info_is_a_failed_task(code: int) -> None:
+    body = {"code": code, "msg": "Generation failed", "data": {"taskId": TASK_ID, "failMsg": "Prompt was flagged"}}
+    provider, _ = answering(ok(body))
+    status = provider.status(TASK_ID)
+    assert (status.task_id, status.state, status.error_code, status.error_message) == (
+        TASK_ID,
+        ProviderState.FAILED,
+        str(code),
+        "Prompt was flagged",
+    )
+
+
+def test_a_task_outcome_code_without_data_still_fails_the_asked_task() -> None:
+    provider, _ = answering(ok({"code": 501, "msg": "Generation failed", "data": None}))
+    status = provider.status(TASK_ID)
+    assert (status.task_id, status.state, status.error_message) == (TASK_ID, ProviderState.FAILED, "Generation failed")
+
+
+@pytest.mark.parametrize("code", [422, 501])
+def test_a_task_outcome_code_as_an_http_status_is_a_failed_task(code: int) -> None:
+    provider, _ = answering(httpx.Response(code, json={"code": code, "msg": "Generation failed"}))
+    status = provider.status(TASK_ID)
+    assert (status.task_id, status.state, status.error_code, status.error_message) == (
+        TASK_ID,
+        ProviderState.FAILED,
+        str(code),
+        "Generation failed",
+    )
+
+
+@pytest.mark.parametrize(("code", "kind"), [(c, k) for c, k in DOCUMENTED_CODES if c not in (422, 501)])
+def test_other_documented_codes_on_record_info_are_errors(code: int, kind: ErrorKind) -> None:
+    for answer in (ok({"code": code, "msg": "no"}), httpx.Response(code, json={"code": code, "msg": "no"})):
+        provider, _ = answering(answer)
+        with pytest.raises(ProviderError) as caught:
+            provider.status(TASK_ID)
+        assert (caught.value.kind, caught.value.provider_code) == (kind, str(code))
+
+
+def test_an_empty_task_id_is_refused() -> None:
+    provider, recorder = answering()
+    with pytest.raises(ValueError, match="task id"):
+        provider.status("")
+    assert recorder.requests == []
+
+
+# -- callbacks -------------------------------------------------------------------------------------
+
+
+def callback_body(name: str) -> bytes:
+    return (EVENTS / f"{name}.json").read_bytes()
+
+
+def test_a_success_callback_reads_like_a_status() -> None:
+    provider, recorder = answering()
+    status = provider.parse_callback(callback_body("callback_success"), {})
+    assert (status.task_id, status.state, status.result_urls) == (TASK_ID, ProviderState.SUCCEEDED, (RESULT_URL,))
+    assert recorder.requests == []
+
+
+def test_a_fail_callback_carries_the_reason() -> None:
+    provider, _ = answering()
+    status = provider.parse_callback(callback_body("callback_fail"), {})
+    assert (status.state, status.error_code, status.error_message) == (
+        ProviderState.FAILED,
+        "500",
+        "Internal error, please try again later.",
+    )
+
+
+@pytest.mark.parametrize("name", ["callback_snake_task_id", "callback_top_level_task_id"])
+def test_the_task_id_is_also_found_at_the_other_documented_places(name: str) -> None:
+    provider, _ = answering()
+    status = provider.parse_callback(callback_body(name), {})
+    assert (status.task_id, status.state, status.result_urls) == (TASK_ID, ProviderState.SUCCEEDED, (RESULT_URL,))
+
+
+def test_data_task_id_wins_over_the_other_places() -> None:
+    body = {"taskId": "top", "data": {"taskId": "camel", "task_id": "snake", "state": "generating"}}
+    provider, _ = answering()
+    assert provider.parse_callback(json.dumps(body).encode(), {}).task_id == "camel"
+
+
+def test_a_callback_failing_by_code_alone_is_a_failed_task() -> None:
+    body = {"code": 501, "msg": "Generation failed", "data": {"taskId": TASK_ID}}
+    provider, _ = answering()
+    status = provider.parse_callback(json.dumps(body).encode(), {})
+    assert (status.state, status.error_code, status.error_message) == (ProviderState.FAILED, "501", "Generation failed")
+
+
+def test_a_callback_without_a_state_is_only_a_hint() -> None:
+    provider, _ = answering()
+    status = provider.parse_callback(json.dumps({"code": 200, "data": {"taskId": TASK_ID}}).encode(), {})
+    assert status.state is ProviderState.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "not_json"),
+        (b"state=success", "not_json"),
+        (b'"281e5b0a"', "not_json_object"),
+        (b'{"code": 200, "data": {"state": "success"}}', "missing_task_id"),
+        (b'{"code": 200, "data": {"taskId": 42, "state": "success"}}', "missing_task_id"),
+        (b'{"code": 200, "data": {"taskId": "t", "state": {"x": 1}}}', "invalid_body"),
+    ],
+)
+def test_unusable_callback_bodies_are_rejected(body: bytes, reason: str) -> None:
+    provider, _ = answering()
+    with pytest.raises(CallbackRejectedError) as caught:
+        provider.parse_callback(body, {})
+    assert caught.value.reason == reason
+
+
+# -- callback signatures ---------------------------------------------------------------------------
+
+
+def signed_headers(task_id: str = TASK_ID, *, key: str = HMAC_KEY, at: int = NOW) -> dict[str, str]:
+    return {"X-Webhook-Timestamp": str(at), "X-Webhook-Signature": sign_kie_callback(key, task_id, at)}
+
+
+def signing_provider(**options: Any) -> KieProvider:
+    provider, _ = answering(webhook_hmac_key=HMAC_KEY, **options)
+    return provider
+
+
+def verification_failure(body: bytes, headers: dict[str, str], *, now: float = NOW, **options: Any) -> str:
+    with pytest.raises(CallbackRejectedError) as caught:
+        signing_provider(**options).verify_callback(body, headers, now=now)
+    return caught.value.reason
+
+
+def test_without_a_configured_key_verification_does_nothing() -> None:
+    provider, _ = answering()
+    provider.verify_callback(b"anything at all", {}, now=NOW)
+
+
+def test_a_validly_signed_callback_passes() -> None:
+    signing_provider().verify_callback(callback_body("callback_success"), signed_headers(), now=NOW)
+
+
+def test_header_names_are_case_insensitive() -> None:
+    headers = {name.lower(): value for name, value in signed_headers().items()}
+    signing_provider().verify_callback(callback_body("callback_success"), headers, now=NOW)
+    signing_provider().verify_callback(callback_body("callback_success"), httpx.Headers(signed_headers()), now=NOW)
+
+
+@pytest.mark.parametrize("name", ["callback_snake_task_id", "callback_top_level_task_id"])
+def test_the_signed_task_id_is_found_where_the_body_puts_it(name: str) -> None:
+    signing_provider().verify_callback(callback_body(name), signed_headers(), now=NOW)
+
+
+def test_a_signature_with_the_wrong_key_is_rejected() -> None:
+    headers = signed_headers(key="someone-else")
+    assert verification_failure(callback_body("callback_success"), headers) == "bad_signature"
+
+
+def test_a_body_about_another_task_is_rejected() -> None:
+    body = callback_body("callback_success").replace(TASK_ID.encode(), b"0" * 32)
+    assert verification_failure(body, signed_headers()) == "bad_signature"
+
+
+def test_stale_and_future_timestamps_are_rejected() -> None:
+    body = callback_body("callback_success")
+    assert verification_failure(body, signed_headers(at=NOW - 301)) == "stale_timestamp"
+    assert verification_failure(body, signed_headers(at=NOW + 301)) == "future_timestamp"
+
+
+def test_the_window_is_configurable() -> None:
+    body = callback_body("callback_success")
+    signing_provider(signature_window_seconds=600).verify_callback(body, signed_headers(at=NOW - 500), now=NOW)
+    assert verification_failure(body, signed_headers(at=NOW - 61), signature_window_seconds=60) == "stale_timestamp"
+
+
+def test_a_non_integer_timestamp_is_rejected() -> None:
+    headers = signed_headers()
+    headers["X-Webhook-Timestamp"] = f"{NOW}.0"
+    assert verification_failure(callback_body("callback_success"), headers) == "bad_timestamp"
+
+
+@pytest.mark.parametrize(
+    ("dropped", "reason"), [("X-Webhook-Timestamp", "missing_timestamp"), ("X-Webhook-Signature", "missing_signature")]
+)
+def test_missing_headers_are_rejected(dropped: str, reason: str) -> None:
+    headers = signed_headers()
+    del headers[dropped]
+    assert verification_failure(callback_body("callback_success"), headers) == reason
+
+
+def test_no_headers_at_all_are_rejected() -> None:
+    assert verification_failure(callback_body("callback_success"), {}) == "missing_timestamp"
+
+
+def test_an_empty_configured_key_rejects_every_callback() -> None:
+    provider, _ = answering(webhook_hmac_key="")
+    with pytest.raises(CallbackRejectedError, match="missing_key"):
+        provider.verify_callback(callback_body("callback_success"), signed_headers(key="x"), now=NOW)
+
+
+def test_a_body_without_a_task_id_is_rejected() -> None:
+    body = json.dumps({"code": 200, "data": {"state": "success"}}).encode()
+    assert verification_failure(body, signed_headers()) == "missing_task_id"
+
+
+def test_a_body_that_is_not_json_is_rejected() -> None:
+    assert verification_failure(b"<xml/>", signed_headers()) == "not_json"
+
+
+def test_verification_uses_the_clock_when_no_time_is_given() -> None:
+    body = callback_body("callback_success")
+    current = int(datetime.now(UTC).timestamp())
+    signing_provider().verify_callback(body, signed_headers(at=current))
+    with pytest.raises(CallbackRejectedError, match="stale_timestamp"):
+        signing_provider().verify_callback(body, signed_headers(at=current - 3600))
+
+
+def test_a_status_timeout_reaches_the_request() -> None:
+    provider, recorder = answering(ok(event("record_generating")))
+    provider.status(TASK_ID, timeout=2.5)
+    assert recorder.last.extensions["timeout"]["read"] == 2.5
