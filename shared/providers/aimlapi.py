@@ -66,7 +66,7 @@ class _Failure(BaseModel):
 class _Usage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    credits_used: Lenient[float] = None
+    credits_used: Lenient[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = None
 
 
 class _Meta(BaseModel):

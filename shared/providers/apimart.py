@@ -108,7 +108,7 @@ class _Task(BaseModel):
 
     id: str | None = Field(default=None, min_length=1)
     status: str
-    progress: Lenient[float] = None
+    progress: Lenient[Annotated[float, Field(allow_inf_nan=False)]] = None
     result: _Result | None = None
     error: Lenient[_Failure | str] = None
 

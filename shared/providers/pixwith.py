@@ -79,7 +79,7 @@ class _Created(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     task_id: str = Field(min_length=1)
-    estimated_time: Lenient[Annotated[float, Field(ge=0)]] = None
+    estimated_time: Lenient[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = None
 
 
 class _Task(BaseModel):

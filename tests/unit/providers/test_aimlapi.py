@@ -328,6 +328,15 @@ def test_side_fields_in_an_unknown_shape_do_not_lose_the_answer() -> None:
     assert status.error_message is None
 
 
+@pytest.mark.parametrize("credits_used", ["Infinity", "NaN", "-5"])
+def test_unusable_credits_used_is_dropped(credits_used: str) -> None:
+    content = f'{{"id": "{TASK_ID}", "status": "completed", "meta": {{"usage": {{"credits_used": {credits_used}}}}}}}'
+    provider, _ = provider_answering(httpx.Response(200, content=content.encode()))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.SUCCEEDED
+    assert status.credits_used is None
+
+
 def test_status_for_another_generation_is_malformed() -> None:
     answer = event("status_completed") | {"id": "another-id:klingai/video-v2-6-pro-text-to-video"}
     provider, _ = provider_answering(httpx.Response(200, json=answer))

@@ -337,6 +337,15 @@ def test_progress_is_read_and_clamped() -> None:
     assert provider.status(TASK_ID).progress is None
 
 
+@pytest.mark.parametrize("progress", ["Infinity", "-Infinity", "NaN"])
+def test_non_finite_progress_is_dropped(progress: str) -> None:
+    content = f'{{"code": 200, "data": {{"id": "{TASK_ID}", "status": "processing", "progress": {progress}}}}}'
+    provider, _ = provider_answering(httpx.Response(200, content=content.encode()))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.RUNNING
+    assert status.progress is None
+
+
 @pytest.mark.parametrize("fixture", ["status_completed_url_list", "status_completed_url_string"])
 def test_completed_task_reads_the_url_as_a_list_or_a_string(fixture: str) -> None:
     answer = event(fixture)

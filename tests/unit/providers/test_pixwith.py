@@ -184,6 +184,15 @@ def test_estimated_time_is_read_leniently(estimate: Any, seconds: int | None) ->
     assert result.estimated_seconds == seconds
 
 
+@pytest.mark.parametrize("estimate", ["Infinity", "NaN"])
+def test_non_finite_estimated_time_is_dropped(estimate: str) -> None:
+    content = f'{{"code": 1, "message": "success", "data": {{"task_id": "{TASK_ID}", "estimated_time": {estimate}}}}}'
+    provider, _ = provider_answering(httpx.Response(200, content=content.encode()))
+    result = provider.submit(JobRequest(prompt="p"), None)
+    assert result.task_id == TASK_ID
+    assert result.estimated_seconds is None
+
+
 @pytest.mark.parametrize(
     ("fixture", "kind", "message"),
     [
