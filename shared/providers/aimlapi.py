@@ -8,16 +8,16 @@ Create: `POST /v2/video/generations`, answer `{"id", "status"}`. Status:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import UnsupportedRequestError
 from shared.models.common import ProviderName
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus
 from shared.providers.capabilities import Capabilities
+from shared.providers.parsing import Lenient, first_error
 
 TEXT_TO_VIDEO_MODEL = "klingai/video-v2-6-pro-text-to-video"
 IMAGE_TO_VIDEO_MODEL = "klingai/video-v2-6-pro-image-to-video"
@@ -35,19 +35,6 @@ STATES: dict[str, ProviderState] = {
     "succeeded": ProviderState.SUCCEEDED,
     "error": ProviderState.FAILED,
 }
-
-T = TypeVar("T")
-
-
-def _absent_if_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """Side fields in an unknown shape read as absent rather than losing an otherwise good answer."""
-    try:
-        return handler(value)
-    except ValidationError:
-        return None
-
-
-Lenient = Annotated[T | None, WrapValidator(_absent_if_invalid)]
 
 
 class _Link(BaseModel):
@@ -119,7 +106,7 @@ class AimlapiProvider(Provider):
     )
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
-        _refuse_unsupported(self, request)
+        self.require_supported(request)
         body: dict[str, Any] = {"prompt": request.prompt, "duration": request.duration}
         if request.first_frame_url is None:
             body["model"] = TEXT_TO_VIDEO_MODEL
@@ -179,7 +166,7 @@ class AimlapiProvider(Provider):
         try:
             return _Generation.model_validate(self.read_json(response))
         except ValidationError as exc:
-            raise self.malformed(_describe(exc), response) from exc
+            raise self.malformed(first_error(exc, "body"), response) from exc
 
     def _raise_error_body(self, answer: _Generation, response: httpx.Response) -> None:
         if answer.status_code is not None and answer.status_code >= 400:
@@ -205,19 +192,3 @@ def _failure_details(failure: _Failure | str | None) -> tuple[str | None, str | 
     if isinstance(failure, _Failure):
         return failure.name, failure.message
     return None, failure
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
-
-
-def _refuse_unsupported(provider: Provider, request: JobRequest) -> None:
-    """Fail closed if a request that this provider cannot honour reaches the adapter unchecked."""
-    violations = provider.validate(request)
-    if violations:
-        raise UnsupportedRequestError(
-            "; ".join(violation.message for violation in violations),
-            details=[violation.model_dump() for violation in violations],
-        )

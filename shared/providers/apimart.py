@@ -10,17 +10,17 @@ A body `code` other than 200 is an error, classified like the HTTP status of the
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, unquote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import UnsupportedRequestError
 from shared.models.common import ProviderName
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, clamp_progress
 from shared.providers.capabilities import Capabilities
+from shared.providers.parsing import Lenient, first_error
 
 MODEL = "kling-v2-6"
 CREATE_PATH = "/v1/videos/generations"
@@ -39,19 +39,6 @@ STATES: dict[str, ProviderState] = {
     "cancelled": ProviderState.CANCELED,
     "canceled": ProviderState.CANCELED,
 }
-
-T = TypeVar("T")
-
-
-def _absent_if_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """Side fields in an unknown shape read as absent rather than losing an otherwise good answer."""
-    try:
-        return handler(value)
-    except ValidationError:
-        return None
-
-
-Lenient = Annotated[T | None, WrapValidator(_absent_if_invalid)]
 
 
 class _Failure(BaseModel):
@@ -144,7 +131,7 @@ class ApimartProvider(Provider):
     )
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
-        _refuse_unsupported(self, request)
+        self.require_supported(request)
         body: dict[str, Any] = {
             "model": MODEL,
             "prompt": request.prompt,
@@ -176,7 +163,7 @@ class ApimartProvider(Provider):
         try:
             submitted = _Submitted.model_validate(first)
         except ValidationError as exc:
-            raise self.malformed(_describe(exc), response) from exc
+            raise self.malformed(first_error(exc, "body"), response) from exc
         return SubmitResult(task_id=submitted.task_id, raw_status=submitted.status)
 
     def build_status(self, task_id: str) -> httpx.Request:
@@ -189,7 +176,7 @@ class ApimartProvider(Provider):
         try:
             task = _Task.model_validate(data)
         except ValidationError as exc:
-            raise self.malformed(_describe(exc), response) from exc
+            raise self.malformed(first_error(exc, "body"), response) from exc
         asked = _asked_task_id(response)
         if task.id is not None and asked is not None and task.id != asked:
             raise self.malformed(f"status of task {task.id!r} when {asked!r} was asked", response)
@@ -214,7 +201,7 @@ class ApimartProvider(Provider):
         try:
             envelope = _Envelope.model_validate(self.read_json(response))
         except ValidationError as exc:
-            raise self.malformed(_describe(exc), response) from exc
+            raise self.malformed(first_error(exc, "body"), response) from exc
         if envelope.failed:
             code = envelope.code
             if code is None and isinstance(envelope.error, _Failure):
@@ -253,19 +240,3 @@ def _asked_task_id(response: httpx.Response) -> str | None:
     if TASKS_PATH not in path:
         return None
     return unquote(path.rsplit("/", 1)[-1]) or None
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
-
-
-def _refuse_unsupported(provider: Provider, request: JobRequest) -> None:
-    """Fail closed if a request that this provider cannot honour reaches the adapter unchecked."""
-    violations = provider.validate(request)
-    if violations:
-        raise UnsupportedRequestError(
-            "; ".join(violation.message for violation in violations),
-            details=[violation.model_dump() for violation in violations],
-        )

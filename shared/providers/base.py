@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.errors import UnsupportedRequestError
 from shared.models.common import ProviderName, utcnow
 from shared.models.job import Cost
 from shared.models.request import JobRequest
@@ -110,6 +111,15 @@ class Provider(ABC):
     def validate(self, request: JobRequest) -> list[Violation]:
         return self.capabilities.check(request)
 
+    def require_supported(self, request: JobRequest) -> None:
+        """Refuse to build a request this provider cannot honour (routing checks first; this fails closed)."""
+        violations = self.validate(request)
+        if violations:
+            raise UnsupportedRequestError(
+                "; ".join(violation.message for violation in violations),
+                details=[violation.model_dump() for violation in violations],
+            )
+
     # -- shared plumbing -----------------------------------------------------------------------
 
     def url(self, path: str) -> str:
@@ -124,7 +134,14 @@ class Provider(ABC):
         return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
 
     def submit(self, request: JobRequest, callback_url: str | None, *, timeout: float | None = None) -> SubmitResult:
-        return self.parse_submit(self.send(self.build_submit(request, callback_url), timeout=timeout))
+        response = self.send(self.build_submit(request, callback_url), timeout=timeout)
+        try:
+            return self.parse_submit(response)
+        except ProviderError as err:
+            # A success answer we cannot read may still stand for a task the provider created.
+            if err.kind is ErrorKind.RETRYABLE:
+                err.maybe_accepted = True
+            raise
 
     def status(self, task_id: str, *, timeout: float | None = None) -> TaskStatus:
         return self.parse_status(self.send(self.build_status(task_id), timeout=timeout))

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import UnsupportedRequestError
 from shared.models.common import AspectRatio, ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
@@ -23,6 +22,7 @@ from shared.providers.base import Provider, ProviderState, SubmitResult, TaskSta
 from shared.providers.capabilities import Capabilities
 from shared.providers.errors import CallbackRejectedError, ProviderError
 from shared.providers.kie_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_kie_signature
+from shared.providers.parsing import first_error, load_callback_json
 from shared.settings import ProviderEndpoint
 
 TEXT_TO_VIDEO_MODEL = "kling-2.6/text-to-video"
@@ -126,7 +126,7 @@ class KieProvider(Provider):
     # -- submit --------------------------------------------------------------------------------
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
-        _require_supported(self, request)
+        self.require_supported(request)
         image = request.first_frame_url
         parameters: dict[str, Any] = {"prompt": request.prompt}
         if image is not None:
@@ -149,7 +149,7 @@ class KieProvider(Provider):
         try:
             submitted = KieSubmitted.model_validate(body.get("data"))
         except ValidationError as exc:
-            raise self.malformed(f"no usable data.taskId ({_first_error(exc)})", response) from exc
+            raise self.malformed(f"no usable data.taskId ({first_error(exc)})", response) from exc
         return SubmitResult(task_id=submitted.task_id)
 
     # -- status --------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ class KieProvider(Provider):
         try:
             record = KieRecord.model_validate(data)
         except ValidationError as exc:
-            raise self.malformed(f"record unreadable ({_first_error(exc)})", response) from exc
+            raise self.malformed(f"record unreadable ({first_error(exc)})", response) from exc
         asked = _asked_task_id(response)
         if record.task_id is not None and asked is not None and record.task_id != asked:
             raise self.malformed(f"status is for task {record.task_id!r}, not {asked!r}", response)
@@ -204,7 +204,7 @@ class KieProvider(Provider):
     # -- callback ------------------------------------------------------------------------------
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskStatus:
-        document = _load_callback_json(body)
+        document = load_callback_json(body)
         task_id = callback_task_id(document)
         if task_id is None:
             raise CallbackRejectedError("missing_task_id")
@@ -224,7 +224,7 @@ class KieProvider(Provider):
             return
         verify_kie_signature(
             hmac_key=self.webhook_hmac_key,
-            task_id=callback_task_id(_load_callback_json(body)),
+            task_id=callback_task_id(load_callback_json(body)),
             timestamp=_header(headers, TIMESTAMP_HEADER),
             signature=_header(headers, SIGNATURE_HEADER),
             now=time.time() if now is None else now,
@@ -335,30 +335,3 @@ def _asked_task_id(response: httpx.Response) -> str | None:
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "data"
-    return f"{where}: {first['msg']}"
-
-
-def _load_callback_json(body: bytes) -> dict[str, Any]:
-    """A callback body as a JSON object, or `CallbackRejectedError`."""
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise CallbackRejectedError("not_json") from exc
-    if not isinstance(document, dict):
-        raise CallbackRejectedError("not_json_object")
-    return document
-
-
-def _require_supported(provider: Provider, request: JobRequest) -> None:
-    """Refuse to build a request the provider cannot honour (the router checks first; this fails closed)."""
-    violations = provider.validate(request)
-    if violations:
-        raise UnsupportedRequestError(
-            "; ".join(violation.message for violation in violations),
-            details=[violation.model_dump() for violation in violations],
-        )

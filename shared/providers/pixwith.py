@@ -10,18 +10,18 @@ authentication; some answers spell the message `msg`.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import UnsupportedRequestError
 from shared.models.common import ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, retry_after_seconds
 from shared.providers.capabilities import Capabilities
 from shared.providers.errors import ErrorKind, ProviderError
+from shared.providers.parsing import Lenient, first_error
 
 MODEL_ID = "2-33"
 CREATE_PATH = "/api/task/create"
@@ -47,19 +47,6 @@ ERROR_MESSAGES: dict[str, ErrorKind] = {
 
 # Credits per request from the price table: (duration, sound) -> credits.
 PRICES: dict[tuple[int, bool], int] = {(5, False): 45, (5, True): 90, (10, False): 90, (10, True): 180}
-
-T = TypeVar("T")
-
-
-def _absent_if_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """Side fields in an unknown shape read as absent rather than losing an otherwise good answer."""
-    try:
-        return handler(value)
-    except ValidationError:
-        return None
-
-
-Lenient = Annotated[T | None, WrapValidator(_absent_if_invalid)]
 
 
 class _Envelope(BaseModel):
@@ -120,7 +107,7 @@ class PixwithProvider(Provider):
         return {"Api-Key": self.api_key, "Accept": "application/json"}
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
-        _refuse_unsupported(self, request)
+        self.require_supported(request)
         options: dict[str, Any] = {
             "prompt_optimization": request.prompt_optimization,
             "num_outputs": request.num_outputs,
@@ -139,7 +126,7 @@ class PixwithProvider(Provider):
         try:
             created = _Created.model_validate(data)
         except ValidationError as exc:
-            raise self.malformed(_describe(exc), response) from exc
+            raise self.malformed(first_error(exc, "body"), response) from exc
         estimate = created.estimated_time
         return SubmitResult(
             task_id=created.task_id, estimated_seconds=round(estimate) if estimate is not None else None
@@ -155,7 +142,7 @@ class PixwithProvider(Provider):
         try:
             task = _Task.model_validate(data)
         except ValidationError as exc:
-            raise self.malformed(_describe(exc), response) from exc
+            raise self.malformed(first_error(exc, "body"), response) from exc
         asked = _asked_task_id(response)
         if task.task_id is not None and asked is not None and task.task_id != asked:
             raise self.malformed(f"status of task {task.task_id!r} when {asked!r} was asked", response)
@@ -188,7 +175,7 @@ class PixwithProvider(Provider):
         try:
             envelope = _Envelope.model_validate(self.read_json(response))
         except ValidationError as exc:
-            raise self.malformed(_describe(exc), response) from exc
+            raise self.malformed(first_error(exc, "body"), response) from exc
         if envelope.code is None:
             raise self.malformed("no code in the answer", response)
         if envelope.code != SUCCESS_CODE:
@@ -237,19 +224,3 @@ def _asked_task_id(response: httpx.Response) -> str | None:
         return None
     asked = body.get("task_id") if isinstance(body, dict) else None
     return asked if isinstance(asked, str) else None
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
-
-
-def _refuse_unsupported(provider: Provider, request: JobRequest) -> None:
-    """Fail closed if a request that this provider cannot honour reaches the adapter unchecked."""
-    violations = provider.validate(request)
-    if violations:
-        raise UnsupportedRequestError(
-            "; ".join(violation.message for violation in violations),
-            details=[violation.model_dump() for violation in violations],
-        )

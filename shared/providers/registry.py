@@ -38,5 +38,11 @@ def build_provider(
         return None
     endpoint = settings.endpoint(name)
     if name == "kie":
-        return KieProvider(endpoint, api_key, http, webhook_hmac_key=credentials.kie_webhook_hmac_key)
+        return KieProvider(
+            endpoint,
+            api_key,
+            http,
+            webhook_hmac_key=credentials.kie_webhook_hmac_key,
+            signature_window_seconds=settings.kie_signature_window_seconds,
+        )
     return PROVIDER_CLASSES[name](endpoint, api_key, http)

@@ -6,7 +6,6 @@ the caller re-reads the status with our API key before trusting any `file_url`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
@@ -14,12 +13,12 @@ from urllib.parse import quote, unquote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import UnsupportedRequestError
 from shared.models.common import AspectRatio, ProviderName
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, clamp_progress, error_text
 from shared.providers.capabilities import Capabilities
 from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
+from shared.providers.parsing import first_error, load_callback_json
 
 MODEL = "kling-2.6"
 SUBMIT_PATH = "/api/generate/submit"
@@ -97,7 +96,7 @@ class VidgoProvider(Provider):
     # -- submit --------------------------------------------------------------------------------
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
-        _require_supported(self, request)
+        self.require_supported(request)
         parameters: dict[str, Any] = {"prompt": request.prompt, "sound": request.sound}
         if request.first_frame_url is None:
             parameters["aspect_ratio"] = request.aspect_ratio or DEFAULT_ASPECT_RATIO
@@ -115,7 +114,7 @@ class VidgoProvider(Provider):
         try:
             submitted = VidgoSubmitted.model_validate(data)
         except ValidationError as exc:
-            raise self.malformed(f"no usable data.task_id ({_first_error(exc)})", response) from exc
+            raise self.malformed(f"no usable data.task_id ({first_error(exc)})", response) from exc
         return SubmitResult(task_id=submitted.task_id, raw_status=submitted.status)
 
     # -- status --------------------------------------------------------------------------------
@@ -130,7 +129,7 @@ class VidgoProvider(Provider):
         try:
             task = VidgoTask.model_validate(data)
         except ValidationError as exc:
-            raise self.malformed(f"status data unreadable ({_first_error(exc)})", response) from exc
+            raise self.malformed(f"status data unreadable ({first_error(exc)})", response) from exc
         asked = _asked_task_id(response)
         if task.task_id is not None and asked is not None and task.task_id != asked:
             raise self.malformed(f"status is for task {task.task_id!r}, not {asked!r}", response)
@@ -142,7 +141,7 @@ class VidgoProvider(Provider):
     # -- callback ------------------------------------------------------------------------------
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskStatus:
-        document = _load_callback_json(body)
+        document = load_callback_json(body)
         data = document.get("data")
         if not isinstance(data, dict):
             raise CallbackRejectedError("missing_data")
@@ -206,30 +205,3 @@ def _is_status_request(response: httpx.Response) -> bool:
         return STATUS_PATH in response.request.url.path
     except RuntimeError:
         return False
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "data"
-    return f"{where}: {first['msg']}"
-
-
-def _load_callback_json(body: bytes) -> dict[str, Any]:
-    """A callback body as a JSON object, or `CallbackRejectedError`."""
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise CallbackRejectedError("not_json") from exc
-    if not isinstance(document, dict):
-        raise CallbackRejectedError("not_json_object")
-    return document
-
-
-def _require_supported(provider: Provider, request: JobRequest) -> None:
-    """Refuse to build a request the provider cannot honour (the router checks first; this fails closed)."""
-    violations = provider.validate(request)
-    if violations:
-        raise UnsupportedRequestError(
-            "; ".join(violation.message for violation in violations),
-            details=[violation.model_dump() for violation in violations],
-        )

@@ -1,0 +1,132 @@
+"""The app-facing HTTP API: submit, read, list and cancel jobs; providers; the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.openapi.models import Server
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.apigw import ErrorBody, base_url, register_error_handlers, tenant_of
+from shared.models.common import JOB_ID_PATTERN, JobStatus, ProviderName
+from shared.models.job import JobPage, JobView
+from shared.models.request import JobRequest
+from shared.observability import logger, metrics, tracer
+from shared.runtime import get_runtime
+from shared.services.cancel import cancel_job
+from shared.services.catalog import ProviderCatalog, provider_catalog
+from shared.services.submit import submit_job
+from shared.services.views import job_view, page_view
+
+API_TITLE = "Kling Relay"
+API_VERSION = "1.0.0"
+ERRORS: dict[int, OpenAPIResponse] = {
+    status: OpenAPIResponse(description=description, content={"application/json": {"model": ErrorBody}})
+    for status, description in {
+        400: "Malformed request",
+        401: "Missing, unknown or revoked API key",
+        404: "No such job (or not yours)",
+        409: "Idempotency-Key reused with another body, or the job already finished",
+        422: "A field is invalid or no provider can honour it",
+        502: "The provider rejected the job",
+        503: "No provider can take the job now",
+    }.items()
+}
+ACCEPTED: dict[int, OpenAPIResponse] = {
+    202: OpenAPIResponse(description="Accepted: the job is recorded", content={"application/json": {"model": JobView}})
+}
+
+app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(allow_origin="*", max_age=600))
+register_error_handlers(app)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retries with the same key and body return the same job.",
+    ),
+]
+JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN)]
+
+
+def _remaining_seconds() -> float:
+    context = app.lambda_context
+    return context.get_remaining_time_in_millis() / 1000 if context else 25.0
+
+
+@app.post("/jobs", responses={**ACCEPTED, **ERRORS}, tags=["jobs"])
+def create_job(request: Annotated[JobRequest, Body()], idempotency_key: IdempotencyKey = None) -> Response[JobView]:
+    rt = get_runtime()
+    tenant = tenant_of(app.current_event)
+    outcome = submit_job(
+        rt,
+        tenant,
+        request,
+        idempotency_key=idempotency_key,
+        callback_base=base_url(app.current_event, rt.settings.public_base_url),
+        time_budget_seconds=min(_remaining_seconds(), 28.0),
+    )
+    logger.append_keys(job_id=outcome.job.id)
+    if outcome.created:
+        metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+    headers = {"Location": f"/jobs/{outcome.job.id}"}
+    if not outcome.created:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(status_code=202, content_type="application/json", body=job_view(rt, outcome.job), headers=headers)
+
+
+@app.get("/jobs", responses=ERRORS, tags=["jobs"])
+def list_jobs(
+    status: Annotated[JobStatus | None, Query()] = None,
+    provider: Annotated[ProviderName | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> JobPage:
+    rt = get_runtime()
+    page = rt.jobs.list_for_tenant(
+        tenant_of(app.current_event), status=status, provider=provider, limit=limit, cursor=cursor
+    )
+    return page_view(rt, page)
+
+
+@app.get("/jobs/<job_id>", responses=ERRORS, tags=["jobs"])
+def get_job(job_id: JobIdPath) -> JobView:
+    rt = get_runtime()
+    return job_view(rt, rt.jobs.get_for_tenant(tenant_of(app.current_event), job_id))
+
+
+@app.post("/jobs/<job_id>/cancel", responses=ERRORS, tags=["jobs"])
+def cancel(job_id: JobIdPath) -> JobView:
+    rt = get_runtime()
+    logger.append_keys(job_id=job_id)
+    return job_view(rt, cancel_job(rt, tenant_of(app.current_event), job_id))
+
+
+@app.get("/providers", tags=["providers"])
+def providers() -> ProviderCatalog:
+    return provider_catalog(get_runtime().settings)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[Any]:
+    document = app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="One API for Kling 2.6 video generation over five providers.",
+        servers=[Server(url="/v1")],
+    )
+    return Response(status_code=200, content_type="application/json", body=document)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,97 @@
+"""What the HTTP functions share: the error shape, status mapping, and reading the event."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel
+
+from shared.errors import ConfigurationError, ProviderUnavailableError, RelayError, UnauthorizedError
+from shared.observability import logger
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump_json(exclude_none=True),
+        headers=headers,
+    )
+
+
+def _validation_details(errors: Any) -> list[dict[str, str]]:
+    found = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
+        found.append(
+            {"field": ".".join(location) or "body", "type": str(error.get("type")), "message": str(error.get("msg"))}
+        )
+    return found
+
+
+def _invalid(exc: RequestValidationError) -> Response[Any]:
+    details = _validation_details(exc.errors())
+    if any(d["type"] == "json_invalid" for d in details):
+        return error_response(400, "bad_request", "the body is not valid JSON", details)
+    fields = ", ".join(sorted({d["field"] for d in details}))
+    return error_response(422, "validation_error", f"invalid request: {fields}", details)
+
+
+def _relay(exc: RelayError) -> Response[Any]:
+    if isinstance(exc, ConfigurationError):
+        logger.error("configuration problem", reason=exc.message)
+        return error_response(500, exc.code, "the service is misconfigured; the operator has been alerted")
+    headers = None
+    if isinstance(exc, ProviderUnavailableError) and exc.retry_after is not None:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+
+
+def _not_found(exc: Exception) -> Response[Any]:
+    return error_response(404, "not_found", "no such route")
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    """Every error leaves in `{"error": {"code", "message", "details"}}` with its status code."""
+    app.exception_handler(RequestValidationError)(_invalid)
+    app.exception_handler(RelayError)(_relay)
+    app.not_found(_not_found)
+
+
+def tenant_of(event: APIGatewayProxyEvent) -> str:
+    """The tenant the authorizer put in the request context; no tenant is no access."""
+    authorizer = event.request_context.authorizer.raw_event if event.request_context.authorizer else {}
+    tenant = authorizer.get("tenant_id") if isinstance(authorizer, dict) else None
+    if not isinstance(tenant, str) or not tenant:
+        raise UnauthorizedError("missing or invalid API key")
+    return tenant
+
+
+def body_bytes(event: APIGatewayProxyEvent) -> bytes:
+    raw = event.body or ""
+    return base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
+
+
+def base_url(event: APIGatewayProxyEvent, configured: str) -> str:
+    """The API's public base URL (including the stage): configured, or as this request reached us."""
+    if configured:
+        return configured.rstrip("/")
+    context = event.request_context
+    return f"https://{context.domain_name}/{context.stage}"

@@ -1,0 +1,31 @@
+"""Who is calling: a Bearer API key mapped to its tenant, or nobody."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.observability import logger
+from shared.runtime import Runtime
+
+BEARER = "bearer "
+
+
+@dataclass(frozen=True)
+class Identity:
+    tenant_id: str
+    key_id: str
+
+
+def authenticate(rt: Runtime, authorization: str | None) -> Identity | None:
+    """The key's tenant, or None for a missing, malformed, unknown or revoked key."""
+    if not authorization or not authorization.lower().startswith(BEARER):
+        return None
+    api_key = authorization[len(BEARER) :].strip()
+    record = rt.keys.lookup(api_key)
+    if record is None:
+        logger.info("unknown api key")
+        return None
+    if not record.active:
+        logger.info("revoked api key", key_id=record.key_id)
+        return None
+    return Identity(tenant_id=record.tenant_id, key_id=record.key_id)
