@@ -39,6 +39,9 @@ def error_response(
 def _validation_details(errors: Any) -> list[dict[str, str]]:
     found = []
     for error in errors:
+        if error.get("type") == "json_invalid":
+            found.append({"field": "body", "type": "json_invalid", "message": str(error.get("msg"))})
+            continue
         location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
         found.append(
             {"field": ".".join(location) or "body", "type": str(error.get("type")), "message": str(error.get("msg"))}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -110,6 +110,18 @@ class Runtime:
         return f"{prefix}:execution:{name}:{job_id}"
 
 
-@lru_cache(maxsize=1)
+_current: Runtime | None = None
+
+
 def get_runtime() -> Runtime:
-    return Runtime(get_settings())
+    """The process's runtime, built from settings on first use (kept warm across invocations)."""
+    global _current  # noqa: PLW0603 (one runtime per Lambda process is the point)
+    if _current is None:
+        _current = Runtime(get_settings())
+    return _current
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install a runtime (tests, the local stack), or None to rebuild from settings on next use."""
+    global _current  # noqa: PLW0603
+    _current = runtime

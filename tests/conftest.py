@@ -24,6 +24,6 @@ for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
 
 import moto  # noqa: E402  (must be imported before any boto3 client exists)
 
-pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.jobs"]
+pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.jobs", "tests.fixtures.cloud"]
 
 assert moto

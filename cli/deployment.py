@@ -1,0 +1,53 @@
+"""Finding a deployment's table and secrets: flags, then KR_* variables, then the stack's outputs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared import aws
+from shared.settings import env_name
+
+DEFAULT_STACK = "KlingRelay"
+
+
+class DeploymentNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Deployment:
+    table_name: str
+    signing_secret_name: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack", default=os.environ.get("KLING_RELAY_STACK", DEFAULT_STACK), help="CloudFormation stack"
+    )
+    parser.add_argument("--table", help=f"jobs table (default: ${env_name('table_name')} or the stack output)")
+    parser.add_argument("--signing-secret", help=f"signing secret (default: ${env_name('signing_secret_name')})")
+
+
+def _stack_outputs(stack: str) -> dict[str, str]:
+    try:
+        described = aws.client("cloudformation").describe_stacks(StackName=stack)
+    except (ClientError, BotoCoreError) as exc:
+        raise DeploymentNotFound(f"cannot read stack {stack}: {exc}") from exc
+    outputs = described["Stacks"][0].get("Outputs", [])
+    return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+
+
+def resolve(args: argparse.Namespace) -> Deployment:
+    table = args.table or os.environ.get(env_name("table_name"))
+    signing = args.signing_secret or os.environ.get(env_name("signing_secret_name"))
+    if not (table and signing):
+        outputs = _stack_outputs(args.stack)
+        table = table or outputs.get("TableName")
+        signing = signing or outputs.get("SigningSecretName")
+    if not (table and signing):
+        raise DeploymentNotFound(f"stack {args.stack} has no TableName/SigningSecretName outputs")
+    return Deployment(table_name=table, signing_secret_name=signing)
