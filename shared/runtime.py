@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -111,17 +113,32 @@ class Runtime:
 
 
 _current: Runtime | None = None
+# The local stack runs several functions in one process: each invocation installs its own runtime here.
+_invocation: ContextVar[Runtime | None] = ContextVar("kling_relay_runtime", default=None)
 
 
 def get_runtime() -> Runtime:
-    """The process's runtime, built from settings on first use (kept warm across invocations)."""
+    """This invocation's runtime, else the process's (built from settings on first use, kept warm)."""
     global _current  # noqa: PLW0603 (one runtime per Lambda process is the point)
+    installed = _invocation.get()
+    if installed is not None:
+        return installed
     if _current is None:
         _current = Runtime(get_settings())
     return _current
 
 
 def set_runtime(runtime: Runtime | None) -> None:
-    """Install a runtime (tests, the local stack), or None to rebuild from settings on next use."""
+    """Install the process's runtime (tests), or None to rebuild from settings on next use."""
     global _current  # noqa: PLW0603
     _current = runtime
+
+
+@contextmanager
+def using_runtime(runtime: Runtime) -> Iterator[Runtime]:
+    """Run the enclosed code (on this thread) with `runtime`, as one Lambda invocation."""
+    token = _invocation.set(runtime)
+    try:
+        yield runtime
+    finally:
+        _invocation.reset(token)
