@@ -1,0 +1,308 @@
+"""The public REST API (stage `v1`): app routes behind the API-key authorizer, open provider callbacks."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra import grants
+from infra.config import RelayConfig
+from infra.lambda_defaults import FunctionSpec, LambdaDefaults, settings_environment
+from infra.nag import acknowledge, logical_id
+from infra.secrets import Secrets
+from infra.storage import ARCHIVE_PREFIX, Storage
+
+STAGE_NAME = "v1"
+AUTHORIZER_CACHE = cdk.Duration.seconds(60)
+PUBLIC_GET_PATHS = ("providers", "openapi.json")
+
+# Errors API Gateway answers itself, in the same {"error": {...}} shape our functions use.
+# $context.error.messageString is API Gateway's own message, already a quoted JSON string.
+_GATEWAY_MESSAGE = "$context.error.messageString"
+_GATEWAY_ERRORS: tuple[tuple[apigw.ResponseType, str, str | None, str], ...] = (
+    (apigw.ResponseType.UNAUTHORIZED, "unauthorized", None, _GATEWAY_MESSAGE),
+    (apigw.ResponseType.ACCESS_DENIED, "forbidden", None, _GATEWAY_MESSAGE),
+    # The body model only requires a JSON object; the api function names any bad field itself.
+    (apigw.ResponseType.BAD_REQUEST_BODY, "validation_error", None, '"the request body must be a JSON object"'),
+    (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "bad_request", None, _GATEWAY_MESSAGE),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "payload_too_large", None, _GATEWAY_MESSAGE),
+    (apigw.ResponseType.THROTTLED, "throttled", None, _GATEWAY_MESSAGE),
+    # An unknown route is reported by API Gateway as a missing token (403); it is a 404 to callers.
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "not_found", "404", '"no such route"'),
+    (apigw.ResponseType.DEFAULT_4_XX, "bad_request", None, _GATEWAY_MESSAGE),
+    (apigw.ResponseType.DEFAULT_5_XX, "internal_error", None, _GATEWAY_MESSAGE),
+)
+
+
+def _error_template(code: str, message: str) -> str:
+    return '{"error": {"code": "' + code + '", "message": ' + message + "}}"
+
+
+def _access_log_format() -> apigw.AccessLogFormat:
+    field = apigw.AccessLogField
+    return apigw.AccessLogFormat.custom(
+        json.dumps(
+            {
+                "requestId": field.context_request_id(),
+                "time": field.context_request_time(),
+                "ip": field.context_identity_source_ip(),
+                "method": field.context_http_method(),
+                "resource": field.context_resource_path(),
+                "status": field.context_status(),
+                "length": field.context_response_length(),
+                "latencyMs": field.context_response_latency(),
+                "integrationLatencyMs": field.context_integration_latency(),
+                "tenant": field.context_authorizer_principal_id(),
+                "authorizerStatus": field.context_authorizer_status(),
+                "error": field.context_error_message(),
+                "errorType": field.context_error_response_type(),
+                "xrayTraceId": field.context_xray_trace_id(),
+            }
+        )
+    )
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: RelayConfig,
+        lambdas: LambdaDefaults,
+        storage: Storage,
+        secrets: Secrets,
+        state_machine: sfn.StateMachine,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        table, bucket = storage.table, storage.bucket
+
+        self.api_function = lambdas.create(
+            self,
+            "ApiFunction",
+            FunctionSpec(
+                name="api",
+                description="Jobs API: submit, get, list, cancel; providers; OpenAPI",
+                memory_mb=512,
+                timeout=cdk.Duration.seconds(29),
+                environment=settings_environment(
+                    table_name=table.table_name,
+                    bucket_name=bucket.bucket_name,
+                    state_machine_arn=state_machine.state_machine_arn,
+                    provider_secret_name=secrets.provider_keys.secret_name,
+                    signing_secret_name=secrets.signing_key.secret_name,
+                    provider_order=config.provider_order,
+                    enabled_providers=config.enabled_providers,
+                    job_deadline_seconds=config.job_deadline_seconds,
+                    job_retention_days=config.job_retention_days,
+                ),
+            ),
+        )
+        # TransactWriteItems needs the permission of each of its parts (Put and ConditionCheck).
+        grants.table_items(self.api_function, table, "GetItem", "PutItem", "Query", "ConditionCheckItem")
+        grants.owner_index_query(self.api_function, table)
+        grants.allow(self.api_function, ["states:StartExecution"], [state_machine.state_machine_arn])
+        grants.allow(
+            self.api_function,
+            ["states:StopExecution", "states:DescribeExecution"],
+            [grants.executions_arn(state_machine)],
+        )
+        grants.read_secrets(self.api_function, secrets.provider_keys, secrets.signing_key)
+        grants.objects(self.api_function, bucket, ARCHIVE_PREFIX, "GetObject")  # presigned download URLs
+        assert self.api_function.role is not None
+        acknowledge(
+            self.api_function.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"<{logical_id(state_machine)}.Name>:*]",
+            "Cancel stops, and get describes, the poller execution of one job; executions are named by job id, "
+            "which is unknown at deploy time, so the ARN ends in * but names only this state machine.",
+        )
+        acknowledge(
+            self.api_function.role,
+            f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{ARCHIVE_PREFIX}*]",
+            "Presigned download URLs for archived videos: object keys are per job and unknown at deploy time; "
+            "the grant is s3:GetObject only, under the archive prefix only.",
+        )
+
+        self.authorizer_function = lambdas.create(
+            self,
+            "AuthorizerFunction",
+            FunctionSpec(
+                name="authorizer",
+                description="API-key authorizer: Bearer key -> tenant",
+                memory_mb=256,
+                timeout=cdk.Duration.seconds(10),
+                environment=settings_environment(table_name=table.table_name),
+            ),
+        )
+        grants.table_items(self.authorizer_function, table, "GetItem")
+
+        self.callback_function = lambdas.create(
+            self,
+            "CallbackFunction",
+            FunctionSpec(
+                name="callback",
+                description="Provider callbacks: verify, re-check, apply the status change",
+                memory_mb=256,
+                timeout=cdk.Duration.seconds(15),
+                environment=settings_environment(
+                    table_name=table.table_name,
+                    provider_secret_name=secrets.provider_keys.secret_name,
+                    signing_secret_name=secrets.signing_key.secret_name,
+                    enabled_providers=config.enabled_providers,
+                    job_deadline_seconds=config.job_deadline_seconds,
+                    job_retention_days=config.job_retention_days,
+                ),
+            ),
+        )
+        grants.table_items(self.callback_function, table, "GetItem", "PutItem")
+        grants.read_secrets(self.callback_function, secrets.provider_keys, secrets.signing_key)
+
+        self.rest_api = self._rest_api(config)
+        if config.api_cloudwatch_role:
+            acknowledge(
+                self.rest_api,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway logs through one role per account and region, shared by every REST API there; the "
+                "AWS-managed policy is the documented one for it, and scoping it to this API would break "
+                "logging of the account's other APIs.",
+            )
+        self._routes()
+        self._acknowledge()
+
+    def _rest_api(self, config: RelayConfig) -> apigw.RestApi:
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=config.log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        api = apigw.RestApi(
+            self,
+            "RestApi",
+            description="Kling Relay: one API over several Kling 2.6 video providers",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=config.api_cloudwatch_role,
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE_NAME,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=_access_log_format(),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # full request logs would hold API keys and provider payloads
+                tracing_enabled=True,
+                throttling_rate_limit=config.api_throttle_rate,
+                throttling_burst_limit=config.api_throttle_burst,
+            ),
+        )
+        # API Gateway would create the execution log group itself, without retention; own it instead.
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{api.rest_api_id}/{STAGE_NAME}",
+            retention=config.log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        api.deployment_stage.node.add_dependency(execution_logs)
+        for response_type, code, status, message in _GATEWAY_ERRORS:
+            api.add_gateway_response(
+                f"Error{response_type.response_type}",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": _error_template(code, message)},
+            )
+        # RestApi adds its own URL output; the stack exports it once, as ApiUrl.
+        api.node.try_remove_child("Endpoint")
+        return api
+
+    def _routes(self) -> None:
+        api = self.rest_api
+        validator = api.add_request_validator("Validator", validate_request_body=True, validate_request_parameters=True)
+        json_object = api.add_model(
+            "JsonObject",
+            content_type="application/json",
+            schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT),
+            description="Any JSON object; the api function validates the fields and names the ones it rejects",
+        )
+        app_routes = apigw.LambdaIntegration(self.api_function, allow_test_invoke=False)
+        authorizer = apigw.RequestAuthorizer(
+            self,
+            "KeyAuthorizer",
+            handler=self.authorizer_function,
+            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            results_cache_ttl=AUTHORIZER_CACHE,
+        )
+
+        def authorized(
+            resource: apigw.IResource,
+            method: str,
+            params: dict[str, bool],
+            models: dict[str, apigw.IModel] | None = None,
+        ) -> None:
+            resource.add_method(
+                method,
+                app_routes,
+                authorizer=authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+                request_validator=validator,
+                request_parameters={"method.request.header.Authorization": True, **params},
+                request_models=models,
+            )
+
+        jobs = api.root.add_resource("jobs")
+        authorized(jobs, "POST", {"method.request.header.Idempotency-Key": False}, {"application/json": json_object})
+        authorized(
+            jobs, "GET", {f"method.request.querystring.{q}": False for q in ("status", "provider", "limit", "cursor")}
+        )
+        job = jobs.add_resource("{job_id}")
+        authorized(job, "GET", {"method.request.path.job_id": True})
+        authorized(job.add_resource("cancel"), "POST", {"method.request.path.job_id": True})
+
+        # Public, read-only, and useful from a browser (docs pages, capability pickers): CORS for GET.
+        for path in PUBLIC_GET_PATHS:
+            public = api.root.add_resource(
+                path,
+                default_cors_preflight_options=apigw.CorsOptions(
+                    allow_origins=apigw.Cors.ALL_ORIGINS, allow_methods=["GET"], max_age=cdk.Duration.hours(1)
+                ),
+            ).add_method("GET", app_routes)
+            acknowledge(
+                public,
+                "AwsSolutions-APIG4",
+                f"GET /{path} is public on purpose: it documents the API and the providers' capabilities, "
+                "holds no tenant data, and needs no API key to read.",
+            )
+
+        # Providers cannot hold our API keys: the callback is verified in code (per-job token, provider signature).
+        callback = api.root.add_resource("callbacks").add_resource("{provider}").add_resource("{job_id}")
+        callback_method = callback.add_method(
+            "POST",
+            apigw.LambdaIntegration(self.callback_function, allow_test_invoke=False),
+            request_validator=validator,
+            request_parameters={"method.request.path.provider": True, "method.request.path.job_id": True},
+        )
+        acknowledge(
+            callback_method,
+            "AwsSolutions-APIG4",
+            "Providers call this route and cannot hold our API keys. The callback function verifies every "
+            "request in code and fails closed: a per-job token in the URL, and the provider's signature "
+            "and timestamp where the provider signs.",
+        )
+
+    def _acknowledge(self) -> None:
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-COG4",
+            "Callers are server-side apps holding tenant API keys, checked by the Lambda REQUEST authorizer; "
+            "there are no end users to sign in through Cognito. The few routes without any authorizer carry "
+            "their own APIG4 acknowledgment.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG3",
+            "A WAF web ACL costs a fixed monthly fee plus per-request charges; the API is protected by the "
+            "API-key authorizer, stage throttling, request validation and per-job callback tokens instead.",
+        )

@@ -1,0 +1,151 @@
+"""Deployment configuration, read from CDK context (`cdk deploy -c relay:<key>=<value>`) with defaults.
+
+Keys are `relay:` + a field name below. Values given on the command line arrive as strings, so lists are
+comma-separated and numbers are parsed. An unknown `relay:` key or a bad value stops the synth with an
+error naming the key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Protocol
+
+from aws_cdk import aws_logs as logs
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from shared.models.common import PROVIDER_NAMES, ProviderName
+from shared.settings import Settings
+
+CONTEXT_PREFIX = "relay:"
+
+# CloudWatch Logs accepts only these retention periods.
+RETENTION_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+# S3 moves objects to Standard-IA no sooner than 30 days after creation.
+INFREQUENT_ACCESS_AFTER_DAYS = 30
+
+# Beyond deadline + archive grace: one longest wait, a poll, and the poll task's retries.
+POLLER_MARGIN_SECONDS = 15 * 60
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+ProviderList = Annotated[tuple[ProviderName, ...], BeforeValidator(_csv)]
+
+
+def _setting(field: str) -> Any:
+    """The runtime settings field itself, so defaults and bounds cannot drift from what functions accept."""
+    return Settings.model_fields[field]
+
+
+# How long the archive may take after a job finished at the provider (the functions use the settings default).
+ARCHIVE_GRACE_SECONDS = int(_setting("archive_grace_seconds").default)
+
+
+class InvalidContextError(ValueError):
+    """A `relay:` context value the stack cannot be built with."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid CDK context: " + "; ".join(problems))
+        self.problems = problems
+
+
+class ContextSource(Protocol):
+    def try_get_context(self, key: str) -> Any: ...
+
+
+class RelayConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Routing: the order `auto` tries providers in (enabled ones not named go last), and which may be used.
+    provider_order: ProviderList = PROVIDER_NAMES
+    enabled_providers: ProviderList = PROVIDER_NAMES
+    # A job not finished this long after submission is timed out; the poller's state machine outlives it.
+    job_deadline_seconds: Annotated[int, _setting("job_deadline_seconds")]
+    # Finished jobs are deleted (DynamoDB TTL) this many days after completion; 0 keeps them.
+    job_retention_days: Annotated[int, _setting("job_retention_days")]
+    # Archived videos are deleted this many days after upload; 0 keeps them.
+    video_expiry_days: int = Field(default=0, ge=0, le=36_500)
+    max_video_bytes: Annotated[int, _setting("max_video_bytes")]
+    log_retention_days: int = 30
+    api_throttle_rate: float = Field(default=50.0, gt=0, le=10_000)
+    api_throttle_burst: int = Field(default=100, ge=1, le=5_000)
+    # API Gateway logs to CloudWatch only with a region-wide role; turn off if the account already has one.
+    api_cloudwatch_role: bool = True
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    failure_rate_alarm_percent: float = Field(default=20.0, gt=0, le=100)
+    callbacks_rejected_alarm_threshold: int = Field(default=10, ge=1)
+
+    @field_validator("provider_order", "enabled_providers")
+    @classmethod
+    def _unique(cls, value: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("providers must not repeat")
+        return value
+
+    @field_validator("enabled_providers")
+    @classmethod
+    def _some_enabled(cls, value: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
+        if not value:
+            raise ValueError("at least one provider must be enabled")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _known_retention(cls, value: int) -> int:
+        if value not in RETENTION_DAYS:
+            raise ValueError(f"CloudWatch Logs accepts only {sorted(RETENTION_DAYS)}")
+        return value
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return RETENTION_DAYS[self.log_retention_days]
+
+    @property
+    def poller_timeout_seconds(self) -> int:
+        """The poller's backstop: the job deadline, the archive grace, then room for a last wait and retries."""
+        return self.job_deadline_seconds + ARCHIVE_GRACE_SECONDS + POLLER_MARGIN_SECONDS
+
+    @classmethod
+    def from_context(cls, node: ContextSource, keys: list[str]) -> RelayConfig:
+        """Read `relay:*` keys; `keys` is every context key present, so misspelt ones are caught."""
+        unknown = [k for k in keys if k.startswith(CONTEXT_PREFIX) and k[len(CONTEXT_PREFIX) :] not in cls.model_fields]
+        if unknown:
+            raise InvalidContextError([f"unknown key {k}" for k in sorted(unknown)])
+        values = {
+            name: value
+            for name in cls.model_fields
+            if (value := node.try_get_context(CONTEXT_PREFIX + name)) is not None
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise InvalidContextError(
+                [f"{CONTEXT_PREFIX}{'.'.join(str(p) for p in err['loc']) or '*'}: {err['msg']}" for err in exc.errors()]
+            ) from exc
