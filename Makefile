@@ -11,9 +11,14 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test lint typecheck unit synth demo serve bench fuzz clean
+.PHONY: install layer-cache test lint typecheck unit synth demo serve bench fuzz clean
 
-install: $(PY_STAMP) $(NPM_STAMP)
+install: $(PY_STAMP) $(NPM_STAMP) layer-cache
+
+# The Lambda layer's packages (Linux arm64 wheels), fetched once per requirements/lambda.txt into
+# .build/layer-<sha256>/ so that synth and tests never need the network. A no-op when already built.
+layer-cache: $(PY_STAMP)
+	$(BIN)/python -m infra.layer_cache
 
 $(PY_STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +41,8 @@ typecheck: $(PY_STAMP)
 unit: $(PY_STAMP)
 	$(BIN)/python -m pytest
 
+# Synthesizes with the pinned CLI (which also runs the cdk-nag checks: any unacknowledged finding fails it),
+# then lints the template; .cfnlintrc says which cfn-lint rule is ignored and why.
 synth: install
 	rm -rf cdk.out
 	npx --no-install cdk synth --quiet --no-notices --no-version-reporting > /dev/null

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 import jsii
@@ -48,7 +47,7 @@ class FunctionSourceBundler:
         self.repo_root = repo_root
         self.function = function
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, options: cdk.BundlingOptions) -> bool:
         copy_function_sources(self.repo_root, self.function, Path(output_dir))
         return True
 
@@ -60,7 +59,7 @@ class LayerBundler:
     def __init__(self, repo_root: Path) -> None:
         self.repo_root = repo_root
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, options: cdk.BundlingOptions) -> bool:
         cached = layer_cache.build(self.repo_root)
         shutil.copytree(cached / "python", Path(output_dir) / "python", ignore=_SKIP, dirs_exist_ok=True)
         return True

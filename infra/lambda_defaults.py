@@ -104,7 +104,11 @@ class LambdaDefaults(Construct):
                 str(self.repo_root),
                 asset_hash_type=cdk.AssetHashType.OUTPUT,
                 bundling=cdk.BundlingOptions(
-                    image=RUNTIME.bundling_image, local=FunctionSourceBundler(self.repo_root, spec.name)
+                    image=RUNTIME.bundling_image,
+                    local=FunctionSourceBundler(self.repo_root, spec.name),
+                    # CDK caches bundles by source path and bundling options, and cannot see inside the local
+                    # bundler: without a per-function option here every function would get the first bundle.
+                    environment={"RELAY_FUNCTION": spec.name},
                 ),
             ),
             layers=[self.layer],
