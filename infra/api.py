@@ -103,13 +103,14 @@ class Api(Construct):
                 ),
             ),
         )
-        # TransactWriteItems needs the permission of each of its parts (Put and ConditionCheck).
-        grants.table_items(self.api_function, table, "GetItem", "PutItem", "Query", "ConditionCheckItem")
+        # A job and its idempotency claim are written in one TransactWriteItems of two Puts, which IAM checks
+        # as PutItem; DeleteItem frees a claim whose job never reached a provider.
+        grants.table_items(self.api_function, table, "GetItem", "PutItem", "Query", "DeleteItem")
         grants.owner_index_query(self.api_function, table)
         grants.allow(self.api_function, ["states:StartExecution"], [state_machine.state_machine_arn])
         grants.allow(
             self.api_function,
-            ["states:StopExecution", "states:DescribeExecution"],
+            ["states:StopExecution"],
             [grants.executions_arn(state_machine)],
         )
         grants.read_secrets(self.api_function, secrets.provider_keys, secrets.signing_key)
@@ -119,7 +120,7 @@ class Api(Construct):
             self.api_function.role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
             f"<{logical_id(state_machine)}.Name>:*]",
-            "Cancel stops, and get describes, the poller execution of one job; executions are named by job id, "
+            "Cancel stops the poller execution of one job; executions are named by job id, "
             "which is unknown at deploy time, so the ARN ends in * but names only this state machine.",
         )
         acknowledge(

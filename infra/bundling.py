@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import jsii
@@ -47,7 +48,7 @@ class FunctionSourceBundler:
         self.repo_root = repo_root
         self.function = function
 
-    def try_bundle(self, output_dir: str, options: cdk.BundlingOptions) -> bool:
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
         copy_function_sources(self.repo_root, self.function, Path(output_dir))
         return True
 
@@ -59,7 +60,7 @@ class LayerBundler:
     def __init__(self, repo_root: Path) -> None:
         self.repo_root = repo_root
 
-    def try_bundle(self, output_dir: str, options: cdk.BundlingOptions) -> bool:
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
         cached = layer_cache.build(self.repo_root)
         shutil.copytree(cached / "python", Path(output_dir) / "python", ignore=_SKIP, dirs_exist_ok=True)
         return True

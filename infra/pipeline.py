@@ -97,8 +97,22 @@ class Pipeline(Construct):
             ),
         )
         grants.table_items(self.archive_function, table, "GetItem", "PutItem")
-        # PutObject covers CreateMultipartUpload/UploadPart/CompleteMultipartUpload; GetObject covers HeadObject.
-        grants.objects(self.archive_function, bucket, ARCHIVE_PREFIX, "PutObject", "AbortMultipartUpload", "GetObject")
+        # PutObject covers the multipart calls and GetObject covers HeadObject; the checksum is an object tag
+        # (written after upload, read to resume), and outputs of a job canceled meanwhile are deleted.
+        grants.objects(
+            self.archive_function,
+            bucket,
+            ARCHIVE_PREFIX,
+            "PutObject",
+            "AbortMultipartUpload",
+            "PutObjectTagging",
+            "GetObject",
+            "GetObjectTagging",
+            "DeleteObject",
+        )
+        # Without ListBucket, HeadObject on a key not yet written answers 403 instead of the 404 the archive
+        # reads as "not archived yet".
+        grants.allow(self.archive_function, ["s3:ListBucket"], [bucket.bucket_arn])
         self.archive_function.add_event_source(
             sources.DynamoEventSource(
                 table,
@@ -150,7 +164,7 @@ class Pipeline(Construct):
             self.archive_function.role,
             f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{ARCHIVE_PREFIX}*]",
             "Archived videos are written under one key per job and output, unknown at deploy time; the grant "
-            "is PutObject, AbortMultipartUpload and GetObject under the archive prefix only.",
+            "covers writing, tagging, reading back and deleting objects, under the archive prefix only.",
         )
 
     @property
