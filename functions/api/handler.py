@@ -65,18 +65,20 @@ def _remaining_seconds() -> float:
 def create_job(request: Annotated[JobRequest, Body()], idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     rt = get_runtime()
     tenant = tenant_of(app.current_event)
+    public_base = base_url(app.current_event, rt.settings.public_base_url)
     outcome = submit_job(
         rt,
         tenant,
         request,
         idempotency_key=idempotency_key,
-        callback_base=base_url(app.current_event, rt.settings.public_base_url),
+        callback_base=public_base,
         time_budget_seconds=min(_remaining_seconds(), 28.0),
     )
     logger.append_keys(job_id=outcome.job.id)
     if outcome.created:
         metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
-    headers = {"Location": f"/jobs/{outcome.job.id}"}
+    # Absolute, with the stage: a bare "/jobs/..." would resolve outside the API's /v1 base.
+    headers = {"Location": f"{public_base}/jobs/{outcome.job.id}"}
     if not outcome.created:
         headers["Idempotent-Replayed"] = "true"
     return Response(status_code=202, content_type="application/json", body=job_view(rt, outcome.job), headers=headers)
