@@ -67,6 +67,10 @@ def decide_from_provider(status: TaskStatus) -> Decision:
             return Change(terminal.status, {**fields, **terminal.fields})
 
         target = {ProviderState.QUEUED: JobStatus.QUEUED, ProviderState.RUNNING: JobStatus.RUNNING}.get(status.state)
+        if target is None and job.status is JobStatus.SUBMITTING:
+            # The provider reported on the task (an unknown status is still a task it holds), so it
+            # accepted the job; left in `submitting`, the poller would fail it as interrupted.
+            target = JobStatus.QUEUED
         if status.progress is not None and (job.progress is None or status.progress > job.progress):
             fields["progress"] = status.progress
         if target is not None and target is not job.status and can_transition(job.status, target):
