@@ -1,0 +1,141 @@
+"""`kling-relay submit` and `kling-relay jobs get|list|cancel`, against any deployment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from cli.client import ApiError, RelayClient
+
+URL_VARIABLE = "KLING_RELAY_URL"
+KEY_VARIABLE = "KLING_RELAY_API_KEY"
+
+
+def client() -> RelayClient:
+    url, key = os.environ.get(URL_VARIABLE), os.environ.get(KEY_VARIABLE)
+    if not url or not key:
+        raise SystemExit(f"set {URL_VARIABLE} (e.g. https://<api>/v1) and {KEY_VARIABLE}")
+    return RelayClient(url, key)
+
+
+def progress_line(job: dict[str, Any], width: int = 30) -> str:
+    percent = job.get("progress")
+    filled = round(width * (percent or 0) / 100)
+    bar = "#" * filled + "-" * (width - filled)
+    shown = f"{percent:3d}%" if isinstance(percent, int) else "  ?%"
+    return f"\r{job['id']}  [{bar}] {shown}  {job['status']:<10}"
+
+
+def _print_result(job: dict[str, Any]) -> None:
+    print()
+    if job["status"] == "succeeded":
+        for index, output in enumerate(job.get("outputs", [])):
+            print(f"output {index}: {output['bytes']} bytes  sha256 {output['sha256']}")
+            print(f"  {output['url']}")
+            print(f"  (link valid until {output['expires_at']})")
+    elif job.get("error"):
+        error = job["error"]
+        print(f"{job['status']}: {error['code']}: {error['message']}")
+
+
+def submit(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"prompt": args.prompt, "provider": args.provider, "duration": args.duration}
+    optional = {
+        "first_frame_url": args.first_frame,
+        "last_frame_url": args.last_frame,
+        "aspect_ratio": args.aspect_ratio,
+        "quality": args.quality,
+        "webhook_url": args.webhook_url,
+        "negative_prompt": args.negative_prompt,
+    }
+    request.update({k: v for k, v in optional.items() if v is not None})
+    if args.sound:
+        request["sound"] = True
+    api = client()
+    job = api.submit(request, idempotency_key=args.idempotency_key)
+    if not args.wait:
+        print(json.dumps(job, indent=2))
+        return 0
+    interactive = sys.stdout.isatty()
+
+    def show(current: dict[str, Any]) -> None:
+        line = progress_line(current)
+        print(line if interactive else line.lstrip("\r"), end="" if interactive else "\n", flush=True)
+
+    final = api.wait(job["id"], timeout=args.timeout, on_update=show)
+    _print_result(final)
+    return 0 if final["status"] == "succeeded" else 1
+
+
+def get(args: argparse.Namespace) -> int:
+    print(json.dumps(client().get(args.job_id), indent=2))
+    return 0
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    page = client().list(status=args.status, provider=args.provider, limit=args.limit, cursor=args.cursor)
+    if args.json:
+        print(json.dumps(page, indent=2))
+        return 0
+    for job in page["items"]:
+        prompt = job["request"]["prompt"][:40]
+        print(f"{job['id']}  {job['status']:<10} {job['provider']:<8} {job['created_at']}  {prompt}")
+    if page.get("next_cursor"):
+        print(f"more: --cursor {page['next_cursor']}")
+    return 0
+
+
+def cancel(args: argparse.Namespace) -> int:
+    print(json.dumps(client().cancel(args.job_id), indent=2))
+    return 0
+
+
+def run_guarded(command: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(command(args))
+        except ApiError as exc:
+            print(f"error: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
+            if exc.details:
+                print(json.dumps(exc.details, indent=2), file=sys.stderr)
+            return 1
+
+    return run
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    made = commands.add_parser("submit", help=f"submit a job (uses ${URL_VARIABLE}, ${KEY_VARIABLE})")
+    made.add_argument("--prompt", required=True)
+    made.add_argument("--provider", default="auto", choices=["auto", "vidgo", "kie", "aimlapi", "pixwith", "apimart"])
+    made.add_argument("--duration", type=int, default=5, choices=[5, 10])
+    made.add_argument("--aspect-ratio", choices=["16:9", "9:16", "1:1"])
+    made.add_argument("--quality", choices=["std", "pro"])
+    made.add_argument("--first-frame")
+    made.add_argument("--last-frame")
+    made.add_argument("--negative-prompt")
+    made.add_argument("--sound", action="store_true")
+    made.add_argument("--webhook-url")
+    made.add_argument("--idempotency-key")
+    made.add_argument("--wait", action="store_true", help="show progress and wait for the result")
+    made.add_argument("--timeout", type=float, default=1800.0)
+    made.set_defaults(run=run_guarded(submit))
+
+    jobs = commands.add_parser("jobs", help="read, list and cancel jobs").add_subparsers(
+        dest="jobs_command", required=True
+    )
+    one = jobs.add_parser("get")
+    one.add_argument("job_id")
+    one.set_defaults(run=run_guarded(get))
+    many = jobs.add_parser("list")
+    many.add_argument("--status")
+    many.add_argument("--provider")
+    many.add_argument("--limit", type=int, default=20)
+    many.add_argument("--cursor")
+    many.add_argument("--json", action="store_true")
+    many.set_defaults(run=run_guarded(list_jobs))
+    stop = jobs.add_parser("cancel")
+    stop.add_argument("job_id")
+    stop.set_defaults(run=run_guarded(cancel))
