@@ -5,10 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 
+from pydantic import TypeAdapter, ValidationError
+
 from cli import deployment
+from shared.models.common import TenantId
 from shared.repository.keys import KeyRepository
 from shared.secrets import SecretStore
 from shared.signing import SigningKeys
+
+_TENANT_ID: TypeAdapter[str] = TypeAdapter(TenantId)
+
+
+def tenant_id(value: str) -> str:
+    """A tenant id jobs can be stored under; any other would make every job submission fail."""
+    try:
+        return _TENANT_ID.validate_python(value)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(
+            f"invalid tenant id {value!r}: 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        ) from exc
 
 
 def _repo(args: argparse.Namespace) -> tuple[KeyRepository, deployment.Deployment]:
@@ -72,16 +87,16 @@ def revoke(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     made = keys.add_parser("create", help="create an API key for a tenant (printed once)")
-    made.add_argument("--tenant", required=True)
+    made.add_argument("--tenant", required=True, type=tenant_id)
     made.add_argument("--json", action="store_true")
     made.set_defaults(run=create)
     listed = keys.add_parser("list", help="list a tenant's keys")
-    listed.add_argument("--tenant", required=True)
+    listed.add_argument("--tenant", required=True, type=tenant_id)
     listed.add_argument("--json", action="store_true")
     listed.set_defaults(run=list_keys)
     gone = keys.add_parser("revoke", help="revoke a key")
     gone.add_argument("--key", help="the API key itself")
-    gone.add_argument("--tenant")
+    gone.add_argument("--tenant", type=tenant_id)
     gone.add_argument("--key-id")
     gone.set_defaults(run=revoke)
     for parser in (made, listed, gone):
