@@ -91,6 +91,8 @@ class CallbackDispatcher:
         self._stop = threading.Event()
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
+        # One pooled client for all deliveries (httpx clients are safe to share between threads).
+        self._client = httpx.Client(trust_env=False, follow_redirects=False)
 
     def dispatch(self, plan: DeliveryPlan) -> None:
         thread = threading.Thread(target=self._run, args=(plan,), name=f"callback-{plan.task_id[:24]}", daemon=True)
@@ -109,6 +111,8 @@ class CallbackDispatcher:
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self.pending() == 0:  # a delivery still waiting on a slow receiver keeps the client open
+            self._client.close()
 
     def _live(self, plan: DeliveryPlan) -> bool:
         return not self._stop.is_set() and self._generation() == plan.generation
@@ -121,27 +125,26 @@ class CallbackDispatcher:
 
     def _run(self, plan: DeliveryPlan) -> None:
         try:
-            with httpx.Client(trust_env=False, timeout=plan.policy.timeout) as client:
-                if not self._pause(plan.delay, plan):
+            if not self._pause(plan.delay, plan):
+                return
+            for delivery in plan.deliveries:
+                if not self._deliver(plan, delivery):
                     return
-                for delivery in plan.deliveries:
-                    if not self._deliver(client, plan, delivery):
-                        return
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def _deliver(self, client: httpx.Client, plan: DeliveryPlan, delivery: Delivery) -> bool:
+    def _deliver(self, plan: DeliveryPlan, delivery: Delivery) -> bool:
         """Send one delivery with retries. False when the plan must stop (emulator stopped or reset)."""
         delays = (0.0, *plan.policy.retry_delays)
         for attempt, delay in enumerate(delays, start=1):
             if not self._pause(delay * self._backoff_scale(), plan):
                 return False
-            if self._attempt(client, plan, delivery, attempt):
+            if self._attempt(plan, delivery, attempt):
                 return True
         return True
 
-    def _attempt(self, client: httpx.Client, plan: DeliveryPlan, delivery: Delivery, attempt: int) -> bool:
+    def _attempt(self, plan: DeliveryPlan, delivery: Delivery, attempt: int) -> bool:
         now = time.time()
         headers = {"Content-Type": "application/json", "User-Agent": f"{plan.provider}-webhook (emulator)"}
         if delivery.signing is not None:
@@ -149,7 +152,12 @@ class CallbackDispatcher:
         status_code: int | None = None
         error: str | None = None
         try:
-            response = client.post(delivery.url, content=json.dumps(delivery.body).encode(), headers=headers)
+            response = self._client.post(
+                delivery.url,
+                content=json.dumps(delivery.body).encode(),
+                headers=headers,
+                timeout=plan.policy.timeout,
+            )
             status_code = response.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"

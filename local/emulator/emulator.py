@@ -58,6 +58,7 @@ class ProviderEmulator:
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
+        self._stopped = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -65,6 +66,8 @@ class ProviderEmulator:
         """Bind, serve on a background thread, and return the base URL (`http://host:port`)."""
         if self._server is not None:
             raise RuntimeError("the emulator is already started")
+        if self._stopped:
+            raise RuntimeError("a stopped emulator cannot be started again; create a new ProviderEmulator")
         server = EmulatorHTTPServer((self.host, self.port), self.engine, ControlApi(self.engine, self.describe))
         bound_host, bound_port = server.server_address[:2]
         host = str(bound_host)
@@ -87,6 +90,7 @@ class ProviderEmulator:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+        self._stopped = True
 
     def __enter__(self) -> ProviderEmulator:
         self.start()

@@ -44,6 +44,9 @@ class BadRequestError(Exception):
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kling-relay-emulator"
+    # Headers and body go out in separate writes; without TCP_NODELAY each keep-alive answer would wait
+    # for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: EmulatorHTTPServer
 
     def do_GET(self) -> None:
@@ -59,6 +62,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._handle()
 
     def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
         self._handle()
 
     def log_message(self, format: str, *args: object) -> None:
@@ -183,13 +189,14 @@ class RequestHandler(BaseHTTPRequestHandler):
         for chunk in plan.file.chunks(plan.start, plan.start + limit):
             for offset in range(0, len(chunk), piece_size):
                 piece = chunk[offset : offset + piece_size]
-                self.wfile.write(piece)
                 sent += len(piece)
                 if rate is not None:
+                    # hold each piece back until the rate allows all bytes up to its end
                     lag = started + sent / rate - time.monotonic()
                     if lag > 0 and stopping.wait(lag):
                         self.close_connection = True
                         return
+                self.wfile.write(piece)
         if limit < length:
             # The declared Content-Length is not met: closing now is what a broken CDN transfer looks like.
             self.close_connection = True

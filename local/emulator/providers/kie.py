@@ -92,7 +92,7 @@ class KieApi(ProviderApi):
             "resultJson": json.dumps({"resultUrls": list(task.result_urls)}) if succeeded else None,
             "failCode": FAIL_CODE if failed else None,
             "failMsg": task.fail_message if failed else None,
-            "costTime": epoch_ms(task.finished - task.created) if task.finished is not None else None,
+            "costTime": epoch_ms(task.finished) - epoch_ms(task.created) if task.finished is not None else None,
             "completeTime": epoch_ms(task.finished) if task.finished is not None else None,
             "createTime": epoch_ms(task.created),
         }
