@@ -110,6 +110,10 @@ def stream_to_s3(rt: Runtime, http: httpx.Client, url: str, job: JobRecord, key:
         raise SourceError(ErrorCode.RESULT_INVALID, "the download timed out", transient=True) from exc
     except httpx.TransportError as exc:
         raise SourceError(ErrorCode.RESULT_INVALID, f"the download failed: {exc}", transient=True) from exc
+    except httpx.TooManyRedirects as exc:
+        raise SourceError(ErrorCode.RESULT_INVALID, "the result URL redirected too often") from exc
+    except httpx.DecodingError as exc:
+        raise SourceError(ErrorCode.RESULT_INVALID, f"the result could not be decoded: {exc}") from exc
     except UnsafeUrlError as exc:
         raise SourceError(ErrorCode.RESULT_INVALID, f"the result URL is not allowed: {exc.message}") from exc
 
@@ -128,7 +132,8 @@ def _copy(response: httpx.Response, open_upload: Callable[[], S3Upload], max_byt
             _require_within(total, max_bytes)
             digest.update(chunk)
             upload.write(chunk)
-        upload = _require_complete(upload, total, response.headers.get("Content-Length"))
+        # Content-Length counts the bytes on the wire, which differ from the decoded body under Content-Encoding.
+        upload = _require_complete(upload, response.num_bytes_downloaded, response.headers.get("Content-Length"))
         upload.complete(digest.hexdigest())
     except BaseException:
         if upload is not None:
@@ -147,10 +152,10 @@ def _require_within(total: int, max_bytes: int) -> None:
         raise SourceError(ErrorCode.RESULT_INVALID, f"the result exceeds {max_bytes} bytes")
 
 
-def _require_complete(upload: S3Upload | None, total: int, declared: str | None) -> S3Upload:
+def _require_complete(upload: S3Upload | None, received: int, declared: str | None) -> S3Upload:
     if upload is None:
         raise SourceError(ErrorCode.RESULT_INVALID, "the result is empty")
-    if declared is not None and declared.isdigit() and int(declared) != total:
+    if declared is not None and declared.isdigit() and int(declared) != received:
         raise SourceError(ErrorCode.RESULT_INVALID, "the download was truncated", transient=True)
     return upload
 
@@ -216,7 +221,11 @@ def archive_job(rt: Runtime, job_id: str) -> JobRecord | None:
         outputs = [archive_one(rt, http, job, i, url) for i, url in enumerate(job.result_urls)]
     except SourceError as exc:
         error = JobError(code=exc.code, message=exc.message)
-        return settle(rt.jobs, job, _fail_archive(error))
+        failed = settle(rt.jobs, job, _fail_archive(error))
+        if failed.status is not JobStatus.SUCCEEDED:
+            # Outputs stored before the one that failed (now or in an earlier run) would never be shown.
+            _remove(rt, [output_key(job, i) for i in range(len(job.result_urls))])
+        return failed
     finally:
         http.close()
 
@@ -227,7 +236,7 @@ def archive_job(rt: Runtime, job_id: str) -> JobRecord | None:
 
     stored = settle(rt.jobs, job, decide)
     if stored.status is not JobStatus.SUCCEEDED:
-        _remove(rt, outputs)  # canceled or failed meanwhile: keep nothing it will never show
+        _remove(rt, [o.key for o in outputs])  # canceled or failed meanwhile: keep nothing it will never show
     return stored
 
 
@@ -238,7 +247,7 @@ def _fail_archive(error: JobError) -> Decision:
     return decide
 
 
-def _remove(rt: Runtime, outputs: list[StoredOutput]) -> None:
+def _remove(rt: Runtime, keys: list[str]) -> None:
     s3 = rt.client("s3")
-    for output in outputs:
-        s3.delete_object(Bucket=rt.settings.bucket_name, Key=output.key)
+    for key in keys:
+        s3.delete_object(Bucket=rt.settings.bucket_name, Key=key)
