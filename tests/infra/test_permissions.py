@@ -1,0 +1,165 @@
+"""Each function has its own role, and the role grants exactly what the function's code calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.storage import ARCHIVE_PREFIX
+from shared.repository import schema
+from tests.infra.synth import FUNCTIONS, Synth, synthesize
+
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+DLQ_SEND = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synth:
+    return synthesize()
+
+
+@pytest.fixture(scope="module")
+def refs(synth: Synth) -> dict[str, str]:
+    stack = synth.stack
+    table = synth.ref(stack.storage.table, "Arn")
+    bucket = synth.ref(stack.storage.bucket, "Arn")
+    machine = stack.workflow.state_machine
+    return {
+        "table": table,
+        "index": f"{table}/index/{schema.GSI1}",
+        "stream": synth.ref(stack.storage.table, "StreamArn"),
+        "objects": f"{bucket}/{ARCHIVE_PREFIX}*",
+        "bucket": bucket,
+        "machine": synth.ref(machine),
+        "executions": "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        f"{synth.ref(machine, 'Name')}:*",
+        "provider_secret": synth.ref(stack.secrets.provider_keys),
+        "signing_secret": synth.ref(stack.secrets.signing_key),
+        "topic": synth.ref(stack.notifications.events_topic),
+        "deliveries": synth.ref(stack.notifications.deliveries, "Arn"),
+        "archive_dlq": synth.ref(stack.pipeline.archive_failures, "Arn"),
+        "notify_dlq": synth.ref(stack.pipeline.notify_failures, "Arn"),
+    }
+
+
+def own_logs(synth: Synth, function: str) -> dict[str, set[str]]:
+    """Each function writes only to its own log group."""
+    log_group = synth.function(function)["LoggingConfig"]["LogGroup"]["Ref"]
+    return {f"<{log_group}.Arn>": LOGS}
+
+
+def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]:
+    return {
+        "api": {
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"},
+            refs["index"]: {"dynamodb:Query"},
+            refs["machine"]: {"states:StartExecution"},
+            refs["executions"]: {"states:StopExecution"},
+            refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
+            refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
+            refs["objects"]: {"s3:GetObject"},
+        },
+        "authorizer": {refs["table"]: {"dynamodb:GetItem"}},
+        "callback": {
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem"},
+            refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
+            refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
+        },
+        "poll": {
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem"},
+            refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
+        },
+        "archive": {
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem"},
+            refs["objects"]: {
+                "s3:PutObject",
+                "s3:AbortMultipartUpload",
+                "s3:PutObjectTagging",
+                "s3:GetObject",
+                "s3:GetObjectTagging",
+                "s3:DeleteObject",
+            },
+            refs["bucket"]: {"s3:ListBucket"},
+            refs["stream"]: STREAM_READ,
+            "*": XRAY | {"dynamodb:ListStreams"},
+            refs["archive_dlq"]: DLQ_SEND,
+        },
+        "notify": {
+            refs["topic"]: {"sns:Publish"},
+            refs["stream"]: STREAM_READ,
+            "*": XRAY | {"dynamodb:ListStreams"},
+            refs["notify_dlq"]: DLQ_SEND,
+        },
+        "deliver": {
+            refs["table"]: {"dynamodb:GetItem"},
+            refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
+            refs["deliveries"]: {
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_role_grants_exactly_what_the_function_calls(synth: Synth, refs: dict[str, str], function: str) -> None:
+    expected = {"*": XRAY, **own_logs(synth, function), **expected_permissions(refs)[function]}
+
+    assert synth.function_permissions(function) == expected
+
+
+def test_every_function_has_its_own_role_without_managed_policies(synth: Synth) -> None:
+    roles = {name: synth.role_id(name) for name in FUNCTIONS}
+
+    assert len(set(roles.values())) == len(FUNCTIONS)
+    for role_id in roles.values():
+        props = synth.resources[role_id]["Properties"]
+        assert "ManagedPolicyArns" not in props
+        assert "Policies" not in props
+        assert props["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+
+
+def test_poller_role_invokes_only_the_poll_function(synth: Synth) -> None:
+    machine = synth.of_type("AWS::StepFunctions::StateMachine")
+    (props,) = (m["Properties"] for m in machine.values())
+    role_id = props["RoleArn"]["Fn::GetAtt"][0]
+    poll = f"<{synth.function_id('poll')}.Arn>"
+
+    granted = synth.permissions(role_id)
+
+    assert granted[poll] == {"lambda:InvokeFunction"}
+    assert granted[f"{poll}:*"] == {"lambda:InvokeFunction"}
+    # Vended log delivery and X-Ray support no resource-level permissions.
+    assert granted["*"] == XRAY | {"xray:GetSamplingRules", "xray:GetSamplingTargets"} | {
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:DescribeLogGroups",
+        "logs:DescribeResourcePolicies",
+        "logs:GetLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:UpdateLogDelivery",
+    }
+    assert set(granted) == {poll, f"{poll}:*", "*"}
+
+
+def test_only_api_gateway_may_invoke_the_http_functions(synth: Synth) -> None:
+    permissions = synth.of_type("AWS::Lambda::Permission").values()
+    by_function: dict[str, set[str]] = {}
+    for permission in permissions:
+        props = permission["Properties"]
+        assert props["Action"] == "lambda:InvokeFunction"
+        target = props["FunctionName"]["Fn::GetAtt"][0]
+        by_function.setdefault(target, set()).add(props["Principal"])
+
+    assert by_function == {
+        synth.function_id("api"): {"apigateway.amazonaws.com"},
+        synth.function_id("authorizer"): {"apigateway.amazonaws.com"},
+        synth.function_id("callback"): {"apigateway.amazonaws.com"},
+    }
