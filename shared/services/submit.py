@@ -220,10 +220,13 @@ def _fail_submission(
     rt: Runtime, job: JobRecord, err: ProviderError | None, claim: IdempotencyClaim | None
 ) -> JobRecord:
     unavailable = err is None or err.failover
-    code = ErrorCode.PROVIDER_UNAVAILABLE if unavailable else ErrorCode.PROVIDER_REJECTED
+    maybe_accepted = any(a.outcome is AttemptOutcome.INTERRUPTED for a in job.attempts)
+    if maybe_accepted:
+        code = ErrorCode.SUBMIT_INTERRUPTED  # a provider may hold (and charge for) a task we never heard of
+    else:
+        code = ErrorCode.PROVIDER_UNAVAILABLE if unavailable else ErrorCode.PROVIDER_REJECTED
     message = err.message if err is not None else "no provider could be tried in time"
     error = JobError(code=code, message=message, provider_code=err.provider_code if err else None)
-    maybe_accepted = any(a.outcome is AttemptOutcome.INTERRUPTED for a in job.attempts)
     job = settle(
         rt.jobs, job, lambda j: Change(JobStatus.FAILED, {"error": error}) if j.status is JobStatus.SUBMITTING else None
     )
@@ -237,9 +240,9 @@ def _fail_submission(
         "attempts": [a.model_dump(mode="json", exclude_none=True) for a in job.attempts],
     }
     if unavailable:
+        # The soonest any provider said it may take work again, not just the last one tried.
+        known = [a.retry_after_seconds for a in job.attempts if a.retry_after_seconds is not None]
         raise ProviderUnavailableError(
-            f"no provider could take the job: {message}",
-            details=details,
-            retry_after=err.retry_after if err else None,
+            f"no provider could take the job: {message}", details=details, retry_after=min(known, default=None)
         )
     raise ProviderRejectedError(f"{job.provider} rejected the job: {message}", details=details)

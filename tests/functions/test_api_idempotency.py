@@ -1,0 +1,161 @@
+"""`Idempotency-Key` on `POST /jobs`: replays, conflicts, tenancy, and retrying after a failed submission."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from functions.api import handler
+from shared.models.common import JobStatus
+from shared.runtime import Runtime
+from tests.fixtures.aws import TABLE
+from tests.fixtures.cloud import Cloud
+from tests.support.events import FakeContext, HttpAnswer, answer, api_event
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+KIE_SUBMIT = "https://api.kie.ai/api/v1/jobs/createTask"
+KIE_ACCEPTED = httpx.Response(200, json={"code": 200, "msg": "success", "data": {"taskId": "kie-task-1"}})
+BODY = {"prompt": "a fox in snow", "provider": "kie", "duration": 10}
+
+
+def post(
+    body: Any = None, *, key: str | None = "order-42", tenant: str = "tenant-a", raw: str | None = None
+) -> HttpAnswer:
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    event = api_event("POST", "/jobs", body=body, raw_body=raw, headers=headers, tenant=tenant)
+    return answer(handler.lambda_handler(event, FakeContext()))
+
+
+@pytest.fixture
+def kie() -> Iterator[respx.Route]:
+    with respx.mock(assert_all_called=False) as router:
+        yield router.post(KIE_SUBMIT).mock(return_value=KIE_ACCEPTED)
+
+
+@pytest.fixture
+def rt(cloud: Cloud, install_runtime: Callable[[Runtime], Runtime], kie: respx.Route) -> Runtime:
+    return install_runtime(cloud.runtime(httpx.Client()))
+
+
+def job_items(cloud: Cloud) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = cloud.clients["dynamodb"].scan(TableName=TABLE)["Items"]
+    return [item for item in items if item["entity"]["S"] == "job"]
+
+
+def test_same_key_and_body_returns_the_same_job_without_calling_the_provider_again(
+    rt: Runtime, cloud: Cloud, kie: respx.Route
+) -> None:
+    first = post(BODY)
+    again = post(BODY)
+
+    assert first.status == again.status == 202
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert again.body["id"] == first.body["id"]
+    assert again.body["status"] == "queued"
+    assert again.body["provider_task_id"] == "kie-task-1"
+    assert kie.call_count == 1
+    assert len(job_items(cloud)) == 1
+    assert len(cloud.executions()) == 1
+
+
+def test_the_same_request_spelled_differently_is_a_replay(rt: Runtime, kie: respx.Route) -> None:
+    first = post({"prompt": "a fox", "provider": "kie"})
+    again = post(raw='{ "sound": false, "duration": 5, "provider": "kie", "prompt": "a fox", "metadata": {} }')
+    assert again.status == 202
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.body["id"] == first.body["id"]
+    assert kie.call_count == 1
+
+
+def test_same_key_with_another_body_is_409_and_changes_nothing(rt: Runtime, cloud: Cloud, kie: respx.Route) -> None:
+    first = post(BODY)
+    conflict = post({**BODY, "prompt": "a wolf in snow"})
+
+    assert conflict.status == 409
+    assert conflict.body["error"]["code"] == "idempotency_conflict"
+    assert conflict.body["error"]["details"] == {"job_id": first.body["id"]}
+    assert kie.call_count == 1
+    assert len(job_items(cloud)) == 1
+    assert len(cloud.executions()) == 1
+
+
+def test_keys_belong_to_their_tenant(rt: Runtime, kie: respx.Route) -> None:
+    mine = post(BODY, tenant="tenant-a")
+    theirs = post(BODY, tenant="tenant-b")
+    other_body = post({**BODY, "prompt": "a wolf"}, tenant="tenant-c")
+
+    assert mine.status == theirs.status == other_body.status == 202
+    assert "idempotent-replayed" not in theirs.headers
+    assert len({mine.body["id"], theirs.body["id"], other_body.body["id"]}) == 3
+    assert kie.call_count == 3
+
+
+def test_without_a_key_every_request_is_a_new_job(rt: Runtime, kie: respx.Route) -> None:
+    first = post(BODY, key=None)
+    second = post(BODY, key=None)
+    assert first.body["id"] != second.body["id"]
+    assert kie.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(httpx.Response(500, json={"code": 500, "msg": "server error"}), id="unavailable"),
+        pytest.param(httpx.Response(402, json={"code": 402, "msg": "insufficient credits"}), id="no-credits"),
+        pytest.param(httpx.Response(400, json={"code": 400, "msg": "bad request"}), id="rejected"),
+        pytest.param(httpx.ConnectError("refused"), id="unreachable"),
+    ],
+)
+def test_after_a_failure_no_provider_accepted_the_same_key_creates_a_new_job(
+    rt: Runtime, kie: respx.Route, failure: httpx.Response | Exception
+) -> None:
+    kie.mock(side_effect=[failure, KIE_ACCEPTED])
+
+    failed = post(BODY)
+    retried = post(BODY)
+
+    assert failed.status in (502, 503)
+    failed_id = failed.body["error"]["details"]["job_id"]
+    assert retried.status == 202
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.body["id"] != failed_id
+    assert retried.body["status"] == "queued"
+    assert kie.call_count == 2
+    old = rt.jobs.get(failed_id)
+    assert old is not None
+    assert old.status is JobStatus.FAILED
+    # The new job now holds the key.
+    assert post(BODY).body["id"] == retried.body["id"]
+    assert kie.call_count == 2
+
+
+def test_after_an_interrupted_submission_the_key_keeps_the_failed_job(rt: Runtime, kie: respx.Route) -> None:
+    # Kie may have created a task before the answer was lost: a retry must not make a second one.
+    kie.mock(side_effect=[httpx.ReadTimeout("no answer"), KIE_ACCEPTED])
+
+    failed = post(BODY)
+    retried = post(BODY)
+
+    assert failed.status == 503
+    assert retried.status == 202
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.body["id"] == failed.body["error"]["details"]["job_id"]
+    assert retried.body["status"] == "failed"
+    assert retried.body["error"]["code"] == "submit_interrupted"
+    assert kie.call_count == 1
+
+
+def test_a_refused_request_does_not_claim_the_key(rt: Runtime, cloud: Cloud, kie: respx.Route) -> None:
+    refused = post({**BODY, "quality": "pro"})
+    assert refused.status == 422
+    accepted = post(BODY)
+    assert accepted.status == 202
+    assert "idempotent-replayed" not in accepted.headers
+    assert kie.call_count == 1

@@ -1,0 +1,380 @@
+"""`POST /jobs` handing a job to providers: recording order, callback URLs, cost, failover and failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import respx
+
+from functions.api import handler
+from shared.models.common import JobStatus
+from shared.models.job import JobRecord
+from shared.runtime import Runtime
+from shared.signing import SigningKeys
+from tests.fixtures.cloud import SIGNING_SECRET, Cloud
+from tests.support.events import FakeContext, HttpAnswer, answer, api_event
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+PROVIDER_ANSWERS = Path(__file__).resolve().parent.parent / "events" / "providers"
+SUBMIT: dict[str, tuple[str, str]] = {
+    "vidgo": ("https://api.vidgo.ai/api/generate/submit", "vidgo/submit_ok.json"),
+    "kie": ("https://api.kie.ai/api/v1/jobs/createTask", "kie/submit_ok.json"),
+    "aimlapi": ("https://api.aimlapi.com/v2/video/generations", "aimlapi/submit_accepted.json"),
+    "pixwith": ("https://api.pixwith.ai/api/task/create", "pixwith/submit_accepted.json"),
+    "apimart": ("https://api.apimart.ai/v1/videos/generations", "apimart/submit_accepted.json"),
+}
+TASK_IDS = {
+    "vidgo": "task-unified-1757165031-uyujaw3d",
+    "kie": "281e5b0a4c7d4f1e9b3a6c2d8e0f39b9",
+    "aimlapi": "bfb9eca8-178f-41ca-a1f1-6e4551157a0b:klingai/video-v2-6-pro-text-to-video",
+    "pixwith": "d425ab4dc256f0ebaa84862b9cea8a3d",
+    "apimart": "task_01K8SGYNNNVBQTXNR4MM964S7K",
+}
+# A request every provider can take, with the field values each needs.
+FOR_PROVIDER: dict[str, dict[str, Any]] = {
+    "vidgo": {},
+    "kie": {},
+    "aimlapi": {"quality": "pro"},
+    "pixwith": {},
+    "apimart": {"quality": "std"},
+}
+
+
+def accepted(name: str) -> Any:
+    return json.loads((PROVIDER_ANSWERS / SUBMIT[name][1]).read_text())
+
+
+def call(body: Any, *, tenant: str = "tenant-a", remaining_ms: int = 29_000) -> HttpAnswer:
+    event = api_event("POST", "/jobs", body=body, tenant=tenant)
+    return answer(handler.lambda_handler(event, FakeContext(remaining_ms)))
+
+
+def get(job_id: str) -> HttpAnswer:
+    return answer(handler.lambda_handler(api_event("GET", f"/jobs/{job_id}"), FakeContext()))
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False) as mocked:
+        for name, (url, _) in SUBMIT.items():
+            mocked.post(url, name=name).respond(200, json=accepted(name))
+        yield mocked
+
+
+@pytest.fixture
+def runtime_with(
+    cloud: Cloud, install_runtime: Callable[[Runtime], Runtime], router: respx.MockRouter
+) -> Callable[..., Runtime]:
+    def build(**settings: Any) -> Runtime:
+        return install_runtime(cloud.runtime(httpx.Client(), **settings))
+
+    return build
+
+
+@pytest.fixture
+def rt(runtime_with: Callable[..., Runtime]) -> Runtime:
+    return runtime_with()
+
+
+def sent(router: respx.MockRouter, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(router.routes[name].calls.last.request.content)
+    return body
+
+
+def calls(router: respx.MockRouter) -> dict[str, int]:
+    return {name: router.routes[name].call_count for name in SUBMIT if router.routes[name].call_count}
+
+
+def stored(rt: Runtime, job_id: str) -> JobRecord:
+    job = rt.jobs.get(job_id)
+    assert job is not None
+    return job
+
+
+# -- recording order -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("provider", "first_wait"), [("kie", 90), ("aimlapi", 15)])
+def test_the_job_is_recorded_submitting_and_its_poller_started_before_the_provider_is_called(
+    rt: Runtime, cloud: Cloud, router: respx.MockRouter, provider: str, first_wait: int
+) -> None:
+    seen: list[tuple[list[JobRecord], list[dict[str, Any]]]] = []
+
+    def provider_answers(request: httpx.Request) -> httpx.Response:
+        seen.append((rt.jobs.list_for_tenant("tenant-a").items, cloud.executions()))
+        return httpx.Response(200, json=accepted(provider))
+
+    router.routes[provider].mock(side_effect=provider_answers)
+
+    result = call({"prompt": "a fox", "provider": provider, **FOR_PROVIDER[provider]})
+
+    assert result.status == 202
+    [(jobs_then, executions_then)] = seen
+    [job_then] = jobs_then
+    assert job_then.id == result.body["id"]
+    assert job_then.status is JobStatus.SUBMITTING
+    assert job_then.provider_task_id is None
+    [execution] = executions_then
+    assert execution["name"] == job_then.id
+    assert execution["status"] == "RUNNING"
+    started = cloud.clients["stepfunctions"].describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(started["input"]) == {"job_id": job_then.id, "wait_seconds": first_wait, "polls": 0}
+
+    job = stored(rt, job_then.id)
+    assert job.status is JobStatus.QUEUED
+    assert job.provider_task_id == TASK_IDS[provider]
+    assert [a.outcome.value for a in job.attempts] == ["accepted"]
+    assert len(cloud.executions()) == 1
+
+
+# -- callback URLs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("provider", "field"), [("kie", "callBackUrl"), ("vidgo", "callback_url")])
+def test_callback_providers_get_a_per_job_callback_url_with_a_valid_token(
+    rt: Runtime, router: respx.MockRouter, provider: str, field: str
+) -> None:
+    result = call({"prompt": "a fox", "provider": provider})
+    job_id = result.body["id"]
+
+    url = urlsplit(sent(router, provider)[field])
+
+    assert (url.scheme, url.netloc, url.path) == ("https", "api.example.com", f"/v1/callbacks/{provider}/{job_id}")
+    [token] = parse_qs(url.query)["token"]
+    signing = SigningKeys(SIGNING_SECRET)
+    assert signing.callback_token_valid(job_id, token)
+    assert not signing.callback_token_valid(job_id[:-1] + ("0" if job_id[-1] != "0" else "1"), token)
+
+
+def test_without_a_configured_base_the_callback_url_is_the_address_the_request_came_in_on(
+    runtime_with: Callable[..., Runtime], router: respx.MockRouter
+) -> None:
+    runtime_with(public_base_url="")
+    job_id = call({"prompt": "a fox", "provider": "kie"}).body["id"]
+    url = urlsplit(sent(router, "kie")["callBackUrl"])
+    assert (url.netloc, url.path) == ("abc123.execute-api.us-east-1.amazonaws.com", f"/v1/callbacks/kie/{job_id}")
+
+
+@pytest.mark.parametrize("provider", ["aimlapi", "pixwith", "apimart"])
+def test_poll_only_providers_get_no_callback_url(rt: Runtime, router: respx.MockRouter, provider: str) -> None:
+    result = call({"prompt": "a fox", "provider": provider, **FOR_PROVIDER[provider]})
+    assert result.status == 202
+    body = json.dumps(sent(router, provider)).lower()
+    assert "callback" not in body
+    assert "api.example.com" not in body
+
+
+# -- cost ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "extra", "amount"),
+    [
+        ("kie", {}, 55),
+        ("kie", {"duration": 10, "sound": True}, 220),
+        ("pixwith", {}, 45),
+        ("pixwith", {"duration": 5, "sound": True}, 90),
+        ("vidgo", {}, None),
+        ("aimlapi", {"quality": "pro"}, None),
+        ("apimart", {"quality": "std"}, None),
+    ],
+)
+def test_kie_and_pixwith_jobs_carry_estimated_credits_and_others_none(
+    rt: Runtime, provider: str, extra: dict[str, Any], amount: int | None
+) -> None:
+    result = call({"prompt": "a fox", "provider": provider, **extra})
+    assert result.status == 202
+    cost = result.body["cost"]
+    job = stored(rt, result.body["id"])
+    if amount is None:
+        assert cost is None
+        assert job.cost is None
+        return
+    assert cost["amount"] == amount
+    assert cost["unit"] == "provider_credits"
+    assert cost["estimated"] is True
+    assert cost["basis"]
+    assert job.cost is not None
+    assert job.cost.amount == amount
+
+
+# -- failover with auto --------------------------------------------------------------------------
+
+FIRST_FAILURES = [
+    pytest.param(
+        httpx.Response(429, headers={"Retry-After": "30"}, json={"msg": "slow down"}), "unavailable", id="429"
+    ),
+    pytest.param(httpx.Response(455, json={"msg": "maintenance"}), "unavailable", id="455"),
+    pytest.param(httpx.Response(500, json={"msg": "boom"}), "unavailable", id="500"),
+    pytest.param(httpx.Response(503, text="<html>down</html>"), "unavailable", id="503"),
+    pytest.param(httpx.Response(402, json={"msg": "insufficient credits"}), "unavailable", id="402"),
+    pytest.param(httpx.ConnectTimeout("connect timed out"), "unavailable", id="connect-timeout"),
+    pytest.param(httpx.ConnectError("refused"), "unavailable", id="connect-error"),
+    pytest.param(httpx.ReadTimeout("read timed out"), "interrupted", id="read-timeout"),
+]
+
+
+@pytest.mark.parametrize(("failure", "outcome"), FIRST_FAILURES)
+def test_auto_fails_over_to_the_next_provider_on_a_retryable_failure(
+    rt: Runtime, router: respx.MockRouter, failure: httpx.Response | Exception, outcome: str
+) -> None:
+    router.routes["vidgo"].mock(side_effect=[failure])
+
+    result = call({"prompt": "a fox"})
+
+    assert result.status == 202, result.body
+    assert calls(router) == {"vidgo": 1, "kie": 1}
+    assert result.body["provider"] == "kie"
+    assert result.body["status"] == "queued"
+    assert result.body["provider_task_id"] == TASK_IDS["kie"]
+    assert [(a["provider"], a["outcome"]) for a in result.body["attempts"]] == [
+        ("vidgo", outcome),
+        ("kie", "accepted"),
+    ]
+    first = result.body["attempts"][0]
+    if isinstance(failure, httpx.Response):
+        assert first["http_status"] == failure.status_code
+    assert first["message"]
+    job = stored(rt, result.body["id"])
+    assert job.provider == "kie"
+    assert [a.provider for a in job.attempts] == ["vidgo", "kie"]
+    assert job.cost is not None  # switched to Kie's price with the provider
+    assert job.cost.amount == 55
+    assert urlsplit(sent(router, "kie")["callBackUrl"]).path == f"/v1/callbacks/kie/{job.id}"
+
+
+def test_a_429_attempt_keeps_the_providers_retry_after(rt: Runtime, router: respx.MockRouter) -> None:
+    router.routes["vidgo"].mock(side_effect=[httpx.Response(429, headers={"Retry-After": "30"}, json={})])
+    result = call({"prompt": "a fox"})
+    assert result.body["attempts"][0]["retry_after_seconds"] == 30
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_provider_refusing_the_request_does_not_fail_over(rt: Runtime, router: respx.MockRouter, status: int) -> None:
+    router.routes["vidgo"].respond(status, json={"code": status, "msg": "prompt violates content policy"})
+
+    result = call({"prompt": "a fox"})
+
+    assert result.status == 502
+    error = result.body["error"]
+    assert error["code"] == "provider_rejected"
+    assert "prompt violates content policy" in error["message"]
+    assert calls(router) == {"vidgo": 1}
+    assert [(a["provider"], a["outcome"], a["http_status"]) for a in error["details"]["attempts"]] == [
+        ("vidgo", "rejected", status)
+    ]
+    job = stored(rt, error["details"]["job_id"])
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.code.value == "provider_rejected"
+
+
+def test_all_providers_failing_is_503_with_every_attempt_and_the_soonest_retry_after(
+    rt: Runtime, router: respx.MockRouter
+) -> None:
+    router.routes["vidgo"].respond(429, headers={"Retry-After": "30"}, json={"msg": "slow down"})
+    router.routes["kie"].respond(500, json={"code": 500, "msg": "server error"})
+    router.routes["aimlapi"].respond(503, json={"message": "unavailable"})
+    router.routes["pixwith"].respond(200, json={"code": 0, "message": "Credits not enough"})
+    router.routes["apimart"].respond(429, headers={"Retry-After": "120"}, json={"code": 429})
+
+    result = call({"prompt": "a fox"})
+
+    assert result.status == 503
+    assert result.headers["retry-after"] == "30"
+    error = result.body["error"]
+    assert error["code"] == "provider_unavailable"
+    assert calls(router) == dict.fromkeys(SUBMIT, 1)
+    attempts = error["details"]["attempts"]
+    assert [(a["provider"], a["outcome"]) for a in attempts] == [(name, "unavailable") for name in SUBMIT]
+    assert [a.get("retry_after_seconds") for a in attempts] == [30, None, None, None, 120]
+    job = stored(rt, error["details"]["job_id"])
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.code.value == "provider_unavailable"
+    assert len(job.attempts) == 5
+
+
+def test_all_providers_failing_without_a_retry_after_sends_none(rt: Runtime, router: respx.MockRouter) -> None:
+    for name in SUBMIT:
+        router.routes[name].respond(500, json={"msg": "boom"})
+    result = call({"prompt": "a fox"})
+    assert result.status == 503
+    assert "retry-after" not in result.headers
+    assert len(result.body["error"]["details"]["attempts"]) == 5
+
+
+def test_failover_stops_when_the_functions_time_runs_out(rt: Runtime, router: respx.MockRouter) -> None:
+    router.routes["vidgo"].respond(500, json={"msg": "boom"})
+    result = call({"prompt": "a fox"}, remaining_ms=4_000)
+    assert result.status == 503
+    assert calls(router) == {"vidgo": 1}
+    assert [a["provider"] for a in result.body["error"]["details"]["attempts"]] == ["vidgo"]
+
+
+# -- a named provider failing --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (httpx.Response(500, json={"code": 500, "msg": "server error"}), 503, "provider_unavailable"),
+        (httpx.Response(429, json={"code": 429, "msg": "slow down"}), 503, "provider_unavailable"),
+        (httpx.Response(402, json={"code": 402, "msg": "insufficient credits"}), 503, "provider_unavailable"),
+        (httpx.Response(400, json={"code": 400, "msg": "bad image"}), 502, "provider_rejected"),
+        (httpx.Response(200, json={"code": 422, "msg": "prompt too long"}), 502, "provider_rejected"),
+    ],
+)
+def test_a_named_provider_failing_records_the_job_failed_and_readable(
+    rt: Runtime, router: respx.MockRouter, failure: httpx.Response, status: int, code: str
+) -> None:
+    router.routes["kie"].mock(side_effect=[failure])
+
+    result = call({"prompt": "a fox", "provider": "kie"})
+
+    assert result.status == status
+    assert result.body["error"]["code"] == code
+    assert calls(router) == {"kie": 1}
+    job_id = result.body["error"]["details"]["job_id"]
+    read = get(job_id)
+    assert read.status == 200
+    assert read.body["status"] == "failed"
+    assert read.body["provider"] == "kie"
+    assert read.body["error"]["code"] == code
+    assert read.body["completed_at"] is not None
+    assert [a["provider"] for a in read.body["attempts"]] == ["kie"]
+
+
+def test_a_read_timeout_records_an_interrupted_attempt(rt: Runtime, router: respx.MockRouter) -> None:
+    router.routes["kie"].mock(side_effect=httpx.ReadTimeout("no answer"))
+
+    result = call({"prompt": "a fox", "provider": "kie"})
+
+    assert result.status == 503
+    assert result.body["error"]["code"] == "provider_unavailable"
+    job = stored(rt, result.body["error"]["details"]["job_id"])
+    assert job.status is JobStatus.FAILED
+    [attempt] = job.attempts
+    assert attempt.provider == "kie"
+    assert attempt.outcome.value == "interrupted"
+    assert attempt.message == "no answer (ReadTimeout)"
+    # Kie may hold a task we never heard of: the job says so rather than "unavailable".
+    assert job.error is not None
+    assert job.error.code.value == "submit_interrupted"
+
+
+def test_a_task_id_the_provider_never_sent_is_not_invented(rt: Runtime, router: respx.MockRouter) -> None:
+    router.routes["kie"].respond(200, json={"code": 200, "msg": "success", "data": {}})
+    result = call({"prompt": "a fox", "provider": "kie"})
+    assert result.status == 503
+    job = stored(rt, result.body["error"]["details"]["job_id"])
+    assert job.provider_task_id is None
+    assert job.status is JobStatus.FAILED
+    assert [a.outcome.value for a in job.attempts] == ["interrupted"]
