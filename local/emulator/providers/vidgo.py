@@ -2,7 +2,8 @@
 
 The image field of kling-2.6 is undocumented; `input.image_urls` (one URL) is accepted as the likely name.
 Error bodies are not documented either; the emulator answers `{code, message, data: null}` with the same
-HTTP status, in the style of the success envelope.
+HTTP status, in the style of the success envelope. Vidgo requires public HTTPS callback URLs; the
+emulator also takes plain http (loopback receivers in local mode) but keeps the 2048-character limit.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from tests.unit.emulator.helpers import ProviderClient
 HMAC_KEY = "test-webhook-hmac-key"
 
 
-JOB_SECONDS = 0.5
+JOB_SECONDS = 0.4
 BACKOFF_SCALE = 0.05
 
 

@@ -126,7 +126,7 @@ def test_vidgo_retries_after_one_second_on_500(http):
         with Receiver(statuses=[500]) as receiver:
             task_id = ProviderClient(emu, http, "vidgo").submit_ok(callback_url=receiver.url())
             first, second = receiver.wait_for(2, timeout=5)
-        assert 0.9 <= second.at - first.at <= 1.6
+        assert 0.9 <= second.at - first.at <= 2.5  # the upper bound only guards against a much longer wait
         assert first.body == second.body
         attempts = view(emu, task_id).callback_attempts
         assert [(a.attempt, a.status_code, a.delivered) for a in attempts] == [(1, 500, False), (2, 200, True)]
@@ -143,7 +143,7 @@ def test_vidgo_gives_up_after_three_retries_with_doubling_delays(clients, emulat
         assert len(receiver.received) == 4
     gaps = [b.at - a.at for a, b in itertools.pairwise(hooks)]
     for gap, expected in zip(gaps, (0.1, 0.2, 0.4), strict=True):
-        assert expected * 0.8 <= gap <= expected + 0.3
+        assert expected * 0.8 <= gap <= expected + 0.6
     attempts = view(emulator, task_id).callback_attempts
     assert [a.status_code for a in attempts] == [500, 502, 503, 500]
     assert not any(a.delivered for a in attempts)
