@@ -172,7 +172,7 @@ def test_unknown_control_route(control):
     assert control("PUT", "/faults").status_code == 405
 
 
-def test_standalone_command(tmp_path):
+def test_standalone_command():
     process = subprocess.Popen(
         [sys.executable, "-m", "local.emulator", "--port", "0", "--job-seconds", "0.2", "--kie-hmac-key", "k"],
         cwd=os.getcwd(),
