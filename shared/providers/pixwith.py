@@ -45,6 +45,32 @@ ERROR_MESSAGES: dict[str, ErrorKind] = {
     "invalid image url": ErrorKind.REJECTED,
 }
 
+# Pixwith answers every error as HTTP 200 `code: 0`; messages naming a transient condition are
+# retried (and fail over), "not found" is an unknown task. Everything else stays a refusal.
+TRANSIENT_WORDS = (
+    "too many",
+    "rate limit",
+    "try again",
+    "busy",
+    "server error",
+    "maintenance",
+    "timeout",
+    "unavailable",
+)
+NOT_FOUND_WORDS = ("not found", "not exist")
+
+
+def message_kind(text: str | None) -> ErrorKind:
+    normalized = _normalized(text)
+    if normalized in ERROR_MESSAGES:
+        return ERROR_MESSAGES[normalized]
+    if any(word in normalized for word in TRANSIENT_WORDS):
+        return ErrorKind.RETRYABLE
+    if any(word in normalized for word in NOT_FOUND_WORDS):
+        return ErrorKind.NOT_FOUND
+    return ErrorKind.REJECTED
+
+
 # Credits per request from the price table: (duration, sound) -> credits.
 PRICES: dict[tuple[int, bool], int] = {(5, False): 45, (5, True): 90, (10, False): 90, (10, True): 180}
 
@@ -186,10 +212,7 @@ class PixwithProvider(Provider):
 
     def _envelope_failure(self, envelope: _Envelope, response: httpx.Response) -> ProviderError:
         text = envelope.text
-        if envelope.code == AUTH_FAILED_CODE:
-            kind = ErrorKind.UNAVAILABLE
-        else:
-            kind = ERROR_MESSAGES.get(_normalized(text), ErrorKind.REJECTED)
+        kind = ErrorKind.UNAVAILABLE if envelope.code == AUTH_FAILED_CODE else message_kind(text)
         return ProviderError(
             self.name,
             kind,

@@ -16,7 +16,7 @@ from shared.models.common import utcnow
 from shared.models.request import JobRequest
 from shared.providers.base import ProviderState
 from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
-from shared.providers.pixwith import PixwithProvider
+from shared.providers.pixwith import PixwithProvider, message_kind
 from shared.settings import DEFAULT_BASE_URLS, ProviderEndpoint
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "providers" / "pixwith"
@@ -439,3 +439,19 @@ def test_cost_is_per_request_and_says_the_output_count_is_unconfirmed() -> None:
     assert "num_outputs" in cost.basis
     assert "not stated" in cost.basis
     assert "estimate" in cost.basis
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("Too many requests", ErrorKind.RETRYABLE),
+        ("Internal server error", ErrorKind.RETRYABLE),
+        ("Service is under maintenance, try again later", ErrorKind.RETRYABLE),
+        ("Task not found", ErrorKind.NOT_FOUND),
+        ("Invalid API KEY", ErrorKind.UNAVAILABLE),
+        ("Invalid image url", ErrorKind.REJECTED),
+        ("Prompt violates the content policy", ErrorKind.REJECTED),
+    ],
+)
+def test_code_zero_messages_are_classified_by_meaning(message: str, kind: ErrorKind) -> None:
+    assert message_kind(message) is kind
