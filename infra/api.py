@@ -187,7 +187,8 @@ class Api(Construct):
             description="Kling Relay: one API over several Kling 2.6 video providers",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=config.api_cloudwatch_role,
-            cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN,
+            # Shared by every REST API in the account and region: deleting this stack must not take it away.
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN if config.api_cloudwatch_role else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),

@@ -22,7 +22,6 @@ from constructs import Construct
 
 from infra.config import RelayConfig
 from infra.lambda_defaults import POWERTOOLS_ENVIRONMENT
-from infra.nag import acknowledge
 from shared.repository import schema
 
 NAMESPACE = POWERTOOLS_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"]
@@ -154,6 +153,8 @@ class Observability(Construct):
         )
 
     def _alarms_topic(self, config: RelayConfig) -> sns.Topic:
+        # Not encrypted: CloudWatch cannot publish to a topic under the AWS-managed SNS key, and alarm messages
+        # (alarm names and metric values) are not worth a customer-managed key.
         topic = sns.Topic(self, "Alarms", display_name="Kling Relay alarms", enforce_ssl=True)
         # The topic has a resource policy (for SSL), so CloudWatch's right to publish must be stated in it.
         topic.add_to_resource_policy(
@@ -166,12 +167,6 @@ class Observability(Construct):
         )
         if config.alarm_email:
             topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
-        acknowledge(
-            topic,
-            "AwsSolutions-SNS2",
-            "Alarm notifications carry only alarm names and metric values. CloudWatch cannot publish to a topic "
-            "encrypted with the AWS-managed SNS key, and a customer key would cost more than the data is worth.",
-        )
         return topic
 
     def _alarm(
