@@ -8,10 +8,13 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shared.errors import ConfigurationError, ProviderUnavailableError, RelayError, UnauthorizedError
+from shared.models.common import TenantId
 from shared.observability import logger
+
+_TENANT_ID: TypeAdapter[str] = TypeAdapter(TenantId)
 
 
 class ErrorDetail(BaseModel):
@@ -82,9 +85,11 @@ def tenant_of(event: APIGatewayProxyEvent) -> str:
     """The tenant the authorizer put in the request context; no tenant is no access."""
     authorizer = event.request_context.authorizer.raw_event if event.request_context.authorizer else {}
     tenant = authorizer.get("tenant_id") if isinstance(authorizer, dict) else None
-    if not isinstance(tenant, str) or not tenant:
-        raise UnauthorizedError("missing or invalid API key")
-    return tenant
+    try:
+        # A tenant id no job can be stored under would fail deep inside a submission instead.
+        return _TENANT_ID.validate_python(tenant, strict=True)
+    except ValidationError:
+        raise UnauthorizedError("missing or invalid API key") from None
 
 
 def body_bytes(event: APIGatewayProxyEvent) -> bytes:

@@ -381,8 +381,14 @@ def test_a_request_without_an_authorizer_tenant_is_401(
     assert router.calls.call_count == 0
 
 
-def test_an_empty_tenant_in_the_authorizer_context_is_401(rt: Runtime) -> None:
-    assert_error(call("GET", "/jobs", tenant=""), 401, "unauthorized")
+@pytest.mark.parametrize("tenant", ["", "acme corp", "TENANT#x", "t" * 65])
+def test_a_tenant_id_jobs_cannot_be_stored_under_is_401_not_a_crash(
+    rt: Runtime, cloud: Cloud, router: respx.MockRouter, tenant: str
+) -> None:
+    assert_error(call("GET", "/jobs", tenant=tenant), 401, "unauthorized")
+    assert_error(call("POST", "/jobs", body={"prompt": "a fox", "provider": "kie"}, tenant=tenant), 401, "unauthorized")
+    assert cloud.clients["dynamodb"].scan(TableName=TABLE)["Items"] == []
+    assert router.calls.call_count == 0
 
 
 @pytest.mark.parametrize("path", ["/providers", "/openapi.json"])
