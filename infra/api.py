@@ -6,6 +6,7 @@ import json
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -80,9 +81,23 @@ class Api(Construct):
         state_machine: sfn.StateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
-        table, bucket = storage.table, storage.bucket
+        self.api_function = self._api_function(config, lambdas, storage, secrets, state_machine)
+        self.authorizer_function = self._authorizer_function(lambdas, storage)
+        self.callback_function = self._callback_function(config, lambdas, storage, secrets)
+        self.rest_api = self._rest_api(config)
+        self._routes()
+        self._acknowledge(config)
 
-        self.api_function = lambdas.create(
+    def _api_function(
+        self,
+        config: RelayConfig,
+        lambdas: LambdaDefaults,
+        storage: Storage,
+        secrets: Secrets,
+        state_machine: sfn.StateMachine,
+    ) -> lambda_.Function:
+        table, bucket = storage.table, storage.bucket
+        function = lambdas.create(
             self,
             "ApiFunction",
             FunctionSpec(
@@ -105,32 +120,29 @@ class Api(Construct):
         )
         # A job and its idempotency claim are written in one TransactWriteItems of two Puts, which IAM checks
         # as PutItem; DeleteItem frees a claim whose job never reached a provider.
-        grants.table_items(self.api_function, table, "GetItem", "PutItem", "Query", "DeleteItem")
-        grants.owner_index_query(self.api_function, table)
-        grants.allow(self.api_function, ["states:StartExecution"], [state_machine.state_machine_arn])
-        grants.allow(
-            self.api_function,
-            ["states:StopExecution"],
-            [grants.executions_arn(state_machine)],
-        )
-        grants.read_secrets(self.api_function, secrets.provider_keys, secrets.signing_key)
-        grants.objects(self.api_function, bucket, ARCHIVE_PREFIX, "GetObject")  # presigned download URLs
-        assert self.api_function.role is not None
+        grants.table_items(function, table, "GetItem", "PutItem", "Query", "DeleteItem")
+        grants.owner_index_query(function, table)
+        grants.allow(function, ["states:StartExecution"], [state_machine.state_machine_arn])
+        grants.allow(function, ["states:StopExecution"], [grants.executions_arn(state_machine)])
+        grants.read_secrets(function, secrets.provider_keys, secrets.signing_key)
+        grants.objects(function, bucket, ARCHIVE_PREFIX, "GetObject")  # presigned download URLs
         acknowledge(
-            self.api_function.role,
+            grants.role_of(function),
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
             f"<{logical_id(state_machine)}.Name>:*]",
             "Cancel stops the poller execution of one job; executions are named by job id, "
             "which is unknown at deploy time, so the ARN ends in * but names only this state machine.",
         )
         acknowledge(
-            self.api_function.role,
+            grants.role_of(function),
             f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{ARCHIVE_PREFIX}*]",
             "Presigned download URLs for archived videos: object keys are per job and unknown at deploy time; "
             "the grant is s3:GetObject only, under the archive prefix only.",
         )
+        return function
 
-        self.authorizer_function = lambdas.create(
+    def _authorizer_function(self, lambdas: LambdaDefaults, storage: Storage) -> lambda_.Function:
+        function = lambdas.create(
             self,
             "AuthorizerFunction",
             FunctionSpec(
@@ -138,12 +150,16 @@ class Api(Construct):
                 description="API-key authorizer: Bearer key -> tenant",
                 memory_mb=256,
                 timeout=cdk.Duration.seconds(10),
-                environment=settings_environment(table_name=table.table_name),
+                environment=settings_environment(table_name=storage.table.table_name),
             ),
         )
-        grants.table_items(self.authorizer_function, table, "GetItem")
+        grants.table_items(function, storage.table, "GetItem")
+        return function
 
-        self.callback_function = lambdas.create(
+    def _callback_function(
+        self, config: RelayConfig, lambdas: LambdaDefaults, storage: Storage, secrets: Secrets
+    ) -> lambda_.Function:
+        function = lambdas.create(
             self,
             "CallbackFunction",
             FunctionSpec(
@@ -152,7 +168,7 @@ class Api(Construct):
                 memory_mb=256,
                 timeout=cdk.Duration.seconds(15),
                 environment=settings_environment(
-                    table_name=table.table_name,
+                    table_name=storage.table.table_name,
                     provider_secret_name=secrets.provider_keys.secret_name,
                     signing_secret_name=secrets.signing_key.secret_name,
                     enabled_providers=config.enabled_providers,
@@ -161,21 +177,9 @@ class Api(Construct):
                 ),
             ),
         )
-        grants.table_items(self.callback_function, table, "GetItem", "PutItem")
-        grants.read_secrets(self.callback_function, secrets.provider_keys, secrets.signing_key)
-
-        self.rest_api = self._rest_api(config)
-        if config.api_cloudwatch_role:
-            acknowledge(
-                self.rest_api,
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AmazonAPIGatewayPushToCloudWatchLogs]",
-                "API Gateway logs through one role per account and region, shared by every REST API there; the "
-                "AWS-managed policy is the documented one for it, and scoping it to this API would break "
-                "logging of the account's other APIs.",
-            )
-        self._routes()
-        self._acknowledge()
+        grants.table_items(function, storage.table, "GetItem", "PutItem")
+        grants.read_secrets(function, secrets.provider_keys, secrets.signing_key)
+        return function
 
     def _rest_api(self, config: RelayConfig) -> apigw.RestApi:
         access_logs = logs.LogGroup(
@@ -294,7 +298,16 @@ class Api(Construct):
             "and timestamp where the provider signs.",
         )
 
-    def _acknowledge(self) -> None:
+    def _acknowledge(self, config: RelayConfig) -> None:
+        if config.api_cloudwatch_role:
+            acknowledge(
+                self.rest_api,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway logs through one role per account and region, shared by every REST API there; the "
+                "AWS-managed policy is the documented one for it, and scoping it to this API would break "
+                "logging of the account's other APIs.",
+            )
         acknowledge(
             self.rest_api,
             "AwsSolutions-COG4",

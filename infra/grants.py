@@ -16,6 +16,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from shared.repository import schema
 
 
+def role_of(function: lambda_.Function) -> iam.IRole:
+    if function.role is None:
+        raise TypeError(f"{function.node.path} has no role")
+    return function.role
+
+
 def allow(function: lambda_.Function, actions: Sequence[str], resources: Sequence[str]) -> None:
     function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=list(resources)))
 

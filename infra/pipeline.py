@@ -159,9 +159,8 @@ class Pipeline(Construct):
             )
         )
 
-        assert self.archive_function.role is not None
         acknowledge(
-            self.archive_function.role,
+            grants.role_of(self.archive_function),
             f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{ARCHIVE_PREFIX}*]",
             "Archived videos are written under one key per job and output, unknown at deploy time; the grant "
             "covers writing, tagging, reading back and deleting objects, under the archive prefix only.",

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.api import Api
@@ -63,7 +64,7 @@ class KlingRelayStack(cdk.Stack):
         self._outputs()
 
     @property
-    def functions(self) -> list[Any]:
+    def functions(self) -> list[lambda_.Function]:
         return [
             self.api.api_function,
             self.api.authorizer_function,
