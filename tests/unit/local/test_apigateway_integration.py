@@ -1,0 +1,159 @@
+"""The real synthesized REST API, deployed into an in-process moto server and served over HTTP."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from local.apigateway import ApiGatewayAdapter
+from local.deploy import StackDeployer
+from local.functions import FunctionHost, FunctionRegistry, FunctionSpec
+from local.template import Template
+from shared import aws
+from shared.repository.keys import KeyRepository
+
+pytestmark = pytest.mark.slow
+
+LOCAL_SETTINGS = {"KR_LOCAL_MODE": "true", "KR_POLL_MIN_WAIT_SECONDS": "1", "KR_POLL_MAX_WAIT_SECONDS": "2"}
+
+
+@pytest.fixture(scope="session")
+def synthesized_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from infra.build import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app, _ = build_app(context={"aws:cdk:bundling-stacks": []}, nag=False, outdir=str(outdir))
+    app.synth()
+    return outdir / "KlingRelay.template.json"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _placeholder_assets(template: Template) -> dict[str, bytes]:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.txt", "handlers run from this checkout")
+    keys = {
+        resource.get("Properties", {}).get(prop, {}).get("S3Key")
+        for resource in template.resources.values()
+        for prop in ("Code", "Content")
+        if isinstance(resource.get("Properties", {}).get(prop), dict)
+    }
+    return {key: buffer.getvalue() for key in keys if isinstance(key, str)}
+
+
+def _registry(template: Template, deployer: StackDeployer) -> FunctionRegistry:
+    registry = FunctionRegistry()
+    for name, resource in template.of_type("AWS::Lambda::Function").items():
+        wanted = ("Handler", "Environment", "Timeout", "MemorySize")
+        props = {key: deployer.resolve(value) for key, value in resource["Properties"].items() if key in wanted}
+        variables = props.get("Environment", {}).get("Variables", {})
+        spec = FunctionSpec(
+            logical_id=name,
+            name=deployer.physical[name],
+            handler=props["Handler"],
+            environment={key: str(value) for key, value in variables.items()},
+            timeout=int(props.get("Timeout", 30)),
+            memory=int(props.get("MemorySize", 256)),
+        )
+        registry.add(FunctionHost(spec, LOCAL_SETTINGS))
+    return registry
+
+
+@dataclass
+class LocalApi:
+    url: str
+    table_name: str
+    registry: FunctionRegistry
+
+
+@pytest.fixture(scope="module")
+def local_api(synthesized_template: Path) -> Iterator[LocalApi]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", endpoint)
+        aws.reset_clients()
+        try:
+            httpx.post(f"{endpoint}/moto-api/config", json={"lambda": {"use_docker": False}}).raise_for_status()
+            template = Template.load(synthesized_template)
+            clients: dict[str, Any] = {}
+
+            def client(service: str) -> Any:
+                if service not in clients:
+                    clients[service] = boto3.client(service, endpoint_url=endpoint)
+                return clients[service]
+
+            deployer = StackDeployer(template, client)
+            deployer.deploy(_placeholder_assets(template))
+            registry = _registry(template, deployer)
+            adapter = ApiGatewayAdapter(template, deployer.resolve, registry)
+            url = adapter.start()
+            try:
+                yield LocalApi(url, deployer.outputs()["TableName"], registry)
+            finally:
+                adapter.stop()
+        finally:
+            aws.reset_clients()
+            server.stop()
+    assert "AWS_ENDPOINT_URL" not in os.environ
+
+
+def test_the_deployed_api_answers_as_on_aws(local_api: LocalApi) -> None:
+    with httpx.Client(base_url=local_api.url, timeout=30) as http:
+        no_key = http.get("/jobs")
+        assert no_key.status_code == 401
+        assert no_key.json() == {"error": {"code": "unauthorized", "message": "Unauthorized"}}
+
+        providers = http.get("/providers")
+        assert providers.status_code == 200
+        assert providers.headers["Content-Type"].startswith("application/json")
+        assert isinstance(providers.json(), dict | list)
+
+        openapi = http.get("/openapi.json")
+        assert openapi.status_code == 200
+        assert openapi.json()["openapi"].startswith("3.")
+
+        unknown = http.get("/no/such/route")
+        assert unknown.status_code == 404
+        assert unknown.json() == {"error": {"code": "not_found", "message": "no such route"}}
+
+        preflight = http.options("/providers", headers={"Origin": "https://app.example.com"})
+        assert preflight.status_code == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+        assert preflight.headers["Access-Control-Allow-Methods"] == "GET"
+
+        key = KeyRepository(local_api.table_name).create_key("t").api_key
+        invalid = http.post(
+            "/jobs", json={"provider": "no-such-provider", "prompt": ""}, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert invalid.status_code == 422, invalid.text
+        assert invalid.json()["error"]["code"] == "validation_error"
+
+        not_an_object = http.post("/jobs", json=["a list"], headers={"Authorization": f"Bearer {key}"})
+        assert not_an_object.status_code == 400
+        assert not_an_object.json()["error"]["code"] == "validation_error"
+
+    authorizer = local_api.registry.by_short_name("authorizer")
+    assert authorizer.invocations == 1  # the second keyed request was served from the authorizer cache
