@@ -67,17 +67,19 @@ def deliver_event(rt: Runtime, body: str, tenant_id: str, attempt: int, http: ht
     try:
         rt.url_guard.check(str(url), field="webhook_url", resolve=False)
         headers = signed_headers(tenant_secret(rt, tenant_id), event.id, body, rt.clock())
-        response = http.post(str(url), content=body.encode(), headers=headers)
+        # The answer's body is never read: a huge or endless one must not hold memory or the batch.
+        with http.stream("POST", str(url), content=body.encode(), headers=headers) as response:
+            status = response.status_code
+            retry_after = response.headers.get("Retry-After", "")
     except UnsafeUrlError as exc:
         return DeliveryOutcome(Delivery.REFUSED, reason=exc.message)
     except httpx.HTTPError as exc:
         return _retry(attempt, None, f"{type(exc).__name__}", None)
-    if response.is_success:
-        return DeliveryOutcome(Delivery.DELIVERED, status_code=response.status_code)
-    if response.status_code == 410:
+    if 200 <= status < 300:
+        return DeliveryOutcome(Delivery.DELIVERED, status_code=status)
+    if status == 410:
         return DeliveryOutcome(Delivery.GONE, status_code=410, reason="the endpoint answered 410 Gone")
-    retry_after = response.headers.get("Retry-After", "")
-    return _retry(attempt, response.status_code, f"HTTP {response.status_code}", retry_after)
+    return _retry(attempt, status, f"HTTP {status}", retry_after)
 
 
 def _retry(attempt: int, status: int | None, reason: str, retry_after: str | None) -> DeliveryOutcome:
