@@ -67,7 +67,7 @@ class Workflow(Construct):
             payload_response_only=True,
             retry_on_service_exceptions=True,  # Lambda throttling and service errors: 6 tries, 2 s doubling
         )
-        # The function itself failed (provider SDK bug, timeout, crash): a few spaced tries, then the Catch.
+        # The function itself failed (an unexpected error, its timeout, a crash): a few spaced tries, then the Catch.
         poll.add_retry(
             errors=["States.TaskFailed"],
             interval=cdk.Duration.seconds(5),
