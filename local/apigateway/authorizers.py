@@ -17,7 +17,7 @@ from local.apigateway.events import request_authorizer_event, token_authorizer_e
 from local.apigateway.exchange import Exchange
 from local.apigateway.policy import Decision, PolicyDocument, evaluate
 from local.apigateway.responses import GatewayError
-from local.template import ACCOUNT_ID
+from local.template import ACCOUNT_ID, REGION
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Authorizers:
 
     def _invoke(self, authorizer: Authorizer, exchange: Exchange, identity: list[str]) -> AuthorizerOutput:
         assert exchange.api is not None
-        source_arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{exchange.api.api_id}/authorizers/{authorizer.id}"
+        source_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{exchange.api.api_id}/authorizers/{authorizer.id}"
         if not exchange.api.may_invoke(authorizer.function_arn, source_arn):
             log.warning("no Lambda permission lets API Gateway invoke authorizer %s", authorizer.logical_id)
             raise GatewayError("AUTHORIZER_CONFIGURATION_ERROR", None)

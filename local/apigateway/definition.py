@@ -19,7 +19,7 @@ from jsonschema import Draft4Validator  # type: ignore[import-untyped]
 from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 
 from local.apigateway.policy import wildcard
-from local.template import Resolver, Template, UnresolvableError
+from local.template import Resolver, Template, UnresolvableError, references
 
 AWS_PROXY = "AWS_PROXY"
 MOCK = "MOCK"
@@ -162,15 +162,6 @@ class ApiDefinition:
             p.function_name == name and (p.source_arn is None or wildcard(p.source_arn, source_arn))
             for p in self.permissions
         )
-
-    def methods(self) -> list[Method]:
-        found: list[Method] = []
-        pending = [self.root]
-        while pending:
-            node = pending.pop()
-            found.extend(node.methods.values())
-            pending.extend(node.children)
-        return found
 
 
 def local_id(logical_id: str, length: int = 10) -> str:
@@ -420,6 +411,11 @@ class _Loader:
         if "$" in body or "#" in body:
             raise ApiDefinitionError(f"{what}: mapping templates (VTL) in integration responses are not emulated")
         pattern = props.get("SelectionPattern")
+        if pattern:
+            try:
+                re.compile(str(pattern))
+            except re.error as exc:
+                raise ApiDefinitionError(f"{what}: SelectionPattern {pattern!r} is not a regular expression") from exc
         return MockResponse(int(props["StatusCode"]), str(pattern) if pattern else None, headers, body)
 
     def authorizer(self, name: str) -> Authorizer:
@@ -490,6 +486,8 @@ class _Loader:
             if props.get("Action") not in ("lambda:InvokeFunction", "lambda:*"):
                 continue
             source = props.get("SourceArn")
+            if source is not None and self.api not in references(source):
+                continue  # another API's grant: it lets nothing through here
             resolved_source = str(self.resolve(source, f"permission {name}")) if source is not None else None
             target = str(self.resolve(props["FunctionName"], f"permission {name}"))
             found.append(Permission(function_name(target), resolved_source))

@@ -12,7 +12,7 @@ from typing import Any
 
 from local.apigateway.definition import ApiDefinition, Method
 from local.apigateway.messages import HttpRequest
-from local.template import ACCOUNT_ID
+from local.template import ACCOUNT_ID, REGION
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -76,7 +76,7 @@ class Exchange:
     def method_arn(self) -> str:
         api_id = self.api.api_id if self.api else ""
         return (
-            f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{api_id}/{self.stage}/"
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api_id}/{self.stage}/"
             f"{self.request.method}/{self.path.lstrip('/')}"
         )
 

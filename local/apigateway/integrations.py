@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from local.apigateway.authorizers import FindFunction
+from local.apigateway.authorizers import FindFunction, Invocable
 from local.apigateway.definition import Integration
 from local.apigateway.events import MalformedProxyResponseError, parse_proxy_result, proxy_event
 from local.apigateway.exchange import Exchange
@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Internal server error"
 TIMED_OUT = "Endpoint request timed out"
+# A Lambda error has no response type of its own: API Gateway answers 502 (500 when the call itself is
+# refused) with "Internal server error", through the API's DEFAULT_5XX response where it has one.
 # Headers API Gateway owns: a function's values for them come back renamed, as on AWS.
 REMAPPED = {"authorization", "connection", "content-length", "date", "server", "transfer-encoding", "www-authenticate"}
 
@@ -26,7 +28,7 @@ REMAPPED = {"authorization", "connection", "content-length", "date", "server", "
 class _Call:
     """One function invocation on its own thread, so the gateway can give up after the integration timeout."""
 
-    def __init__(self, function: Any, event: dict[str, Any]) -> None:
+    def __init__(self, function: Invocable, event: dict[str, Any]) -> None:
         self.result: Any = None
         self.error: BaseException | None = None
         self._function = function

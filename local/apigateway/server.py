@@ -144,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _write(self, response: HttpResponse) -> None:
         self.send_response_only(response.status)
         for name, value in response.headers:
-            self.send_header(name, _latin1(value))
+            self.send_header(_latin1(name), _latin1(value))
         self.send_header("Date", formatdate(usegmt=True))
         self.send_header("Content-Length", str(len(response.body)))
         if self.close_connection:

@@ -658,6 +658,25 @@ def test_a_ttl_of_zero_calls_the_authorizer_every_time() -> None:
     assert len(made.auth.events) == 3
 
 
+def test_a_token_authorizer_gets_the_header_and_its_validation_expression_gates_the_call() -> None:
+    made = Stack()
+    body = api_template()
+    body["Resources"]["KeyAuthorizer"]["Properties"].update(Type="TOKEN", IdentityValidationExpression="^Bearer .+$")
+    made.adapter = ApiGatewayAdapter(Template(body), resolver(), made.registry, clock=made.clock)
+    with made.adapter, httpx.Client(base_url=made.adapter.url) as client:
+        assert client.get("/items", headers={"Authorization": "Basic abc"}).status_code == 401
+        assert made.auth.events == []
+        assert client.get("/items/7", headers=KEY).status_code == 200
+
+    (event,) = made.auth.events
+    api_id = made.adapter.api.api_id
+    assert event == {
+        "type": "TOKEN",
+        "authorizationToken": "Bearer key-1",
+        "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{api_id}/v1/GET/items/7",
+    }
+
+
 # -- request validation ------------------------------------------------------------------------------
 
 
