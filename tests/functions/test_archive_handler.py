@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -459,6 +461,45 @@ def test_a_source_that_keeps_failing_fails_the_job_after_the_retries(
         assert run(record) == []
         assert len(server.received) == archive.SOURCE_ATTEMPTS
     assert_failed(jobs, job, ErrorCode.RESULT_INVALID, "answered 503")
+    assert sleeps == [1.0, 2.0]
+
+
+def test_a_stalled_download_times_out_and_is_retried(
+    cloud: Cloud, jobs: JobRepository, install_runtime: Callable[[Runtime], Runtime], sleeps: list[float]
+) -> None:
+    install_runtime(cloud.runtime(httpx.Client(), local_mode=True, download_timeout_seconds=0.3))
+    video = mp4(2 * MiB)
+
+    def stalls(attempt: int) -> Stream:
+        def chunks() -> Iterator[bytes]:
+            yield video[: MiB + 100]
+            if attempt < archive.SOURCE_ATTEMPTS:
+                time.sleep(1.5)
+            yield video[MiB + 100 :]
+
+        return Stream(chunks, content_length=len(video))
+
+    with stream_server(stalls) as server:
+        job, record = archiving_job(cloud, jobs, [f"{server.url}/slow.mp4"])
+        assert run(record) == []
+        assert len(server.requests) == archive.SOURCE_ATTEMPTS
+    stored = jobs.get(job.id)
+    assert stored is not None
+    assert stored.status is JobStatus.SUCCEEDED
+    assert stored.outputs[0].sha256 == hashlib.sha256(video).hexdigest()
+    assert sleeps == [1.0, 2.0]
+    assert open_uploads(cloud) == []
+
+
+def test_a_refused_connection_is_retried_then_fails_the_job(
+    cloud: Cloud, jobs: JobRepository, local_rt: Runtime, sleeps: list[float]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    job, record = archiving_job(cloud, jobs, [f"http://127.0.0.1:{port}/fox.mp4"])
+    assert run(record) == []
+    assert_failed(jobs, job, ErrorCode.RESULT_INVALID, "the download failed")
     assert sleeps == [1.0, 2.0]
 
 

@@ -245,6 +245,25 @@ def test_a_refused_connection_is_retried_after_the_scheduled_delay(
     assert visibility.timeouts == [RETRY_DELAYS_SECONDS[attempt - 1]]
 
 
+def test_a_receiver_that_does_not_answer_in_time_is_retried(
+    cloud: Cloud, jobs: JobRepository, local_rt: Runtime, visibility: Visibility, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handler, "TIMEOUT_SECONDS", 0.3)
+    release = threading.Event()
+
+    def hangs(request: Received) -> Reply:
+        release.wait(5)
+        return Reply(200)
+
+    with serve(hangs) as receiver:
+        message = queued_event(local_rt, cloud, jobs, f"{receiver.url}/hook")
+        try:
+            assert run(record_of(message, attempt=3)) == [message["MessageId"]]
+        finally:
+            release.set()
+    assert visibility.timeouts == [RETRY_DELAYS_SECONDS[2]]
+
+
 @pytest.mark.parametrize(
     ("attempt", "retry_after", "expected"),
     [
