@@ -17,6 +17,7 @@ from local.eventsources.config import MappingConfigError, SourceKind, parse_mapp
 from local.eventsources.driver import DEFAULT_TIMING, Clients, MappingCrashedError, MappingDriver, Timing
 from local.eventsources.filters import FilterSet, PatternError, compile_pattern, matches
 from local.eventsources.invoke import Functions, MappingStats
+from local.eventsources.moto_pollers import detach_moto_mapping
 from local.eventsources.queues import QueueMapping
 from local.eventsources.streams import StreamMapping
 from local.template import Template
@@ -32,6 +33,7 @@ __all__ = [
     "QueueMapping",
     "StreamMapping",
     "Timing",
+    "build_mapping",
     "compile_pattern",
     "matches",
 ]
@@ -43,15 +45,20 @@ STOP_TIMEOUT_SECONDS = 2.0
 def build_mapping(
     name: str, properties: dict[str, Any], functions: Functions, clients: Clients, timing: Timing = DEFAULT_TIMING
 ) -> MappingDriver:
-    """A driver for one mapping, from its resolved template properties."""
+    """A driver for one deployed mapping, from its resolved template properties; moto's own handling of the
+    mapping is untied from its source, so the driver is the only consumer."""
     parsed = parse_mapping(name, properties)
     try:
         host = functions.resolve(parsed.function_name)
     except KeyError as exc:
         raise MappingConfigError(f"event source mapping {name}: no function {parsed.function_name!r}") from exc
+    driver: MappingDriver
     if parsed.source_kind is SourceKind.DYNAMODB_STREAM:
-        return StreamMapping(name, parsed, host, clients, timing)
-    return QueueMapping(name, parsed, host, clients, timing)
+        driver = StreamMapping(name, parsed, host, clients, timing)
+    else:
+        driver = QueueMapping(name, parsed, host, clients, timing)
+    detach_moto_mapping(parsed.event_source_arn, driver.function_arn)
+    return driver
 
 
 class EventSources:
@@ -105,25 +112,27 @@ class EventSources:
 
     # -- observing -------------------------------------------------------------------------------
 
-    def _activity(self) -> int:
-        return sum(mapping.activity for mapping in self.mappings)
+    def _last_activity(self, since: float) -> float:
+        return max([since, *(mapping.last_activity for mapping in self.mappings)])
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """True once every mapping has nothing in hand and has found nothing new, with no mapping having
-        moved meanwhile (a handler's write can feed another mapping). False if that takes over `timeout`.
+        """True once every mapping has nothing in hand and has polled and found nothing since the last time
+        any of them read or invoked (a handler's write can feed another mapping) and since this call began.
+        False if that takes more than `timeout` seconds.
 
-        Messages waiting out a visibility timeout are the queue's, not in hand; a crashed mapping raises.
+        Messages waiting out a visibility timeout belong to the queue, not to a mapping; a crashed mapping raises.
         """
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = began + timeout
         while True:
-            mark = time.monotonic()
-            activity = self._activity()
-            while not all(mapping.quiet_since(mark) for mapping in self.mappings):
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(0.02)
-            if self._activity() == activity:
-                return True
+            threshold = self._last_activity(began)
+            if all(mapping.quiet_since(threshold) for mapping in self.mappings):
+                if self._last_activity(began) == threshold:
+                    return True
+                continue
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def summary(self) -> dict[str, dict[str, int]]:
         return {mapping.name: mapping.stats.summary() for mapping in self.mappings}

@@ -69,6 +69,7 @@ class MappingDriver(ABC):
         # Monotonic start time of the poll that last found nothing while nothing was left to process;
         # None while records or messages are in hand. Written by the consumer thread only.
         self._quiet_as_of: float | None = None
+        self.last_activity = 0.0  # monotonic time records were last read or an invocation last ended
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -124,10 +125,10 @@ class MappingDriver(ABC):
         quiet = self._quiet_as_of
         return quiet is not None and quiet >= mark
 
-    @property
-    def activity(self) -> int:
-        """Grows with every record read and every invocation: a change means the system moved."""
-        return self.stats.received + self.stats.batches
+    def moved(self) -> None:
+        """Note that records were read or an invocation ended (after whatever the handler wrote)."""
+        self._quiet_as_of = None
+        self.last_activity = self.now()
 
     @staticmethod
     def now() -> float:

@@ -96,7 +96,7 @@ class QueueMapping(MappingDriver):
         if not messages:
             self._quiet_as_of = started
             return False
-        self._quiet_as_of = None
+        self.moved()
         self.stats.received += len(messages)
         records = [queue_event_record(message, self.queue_arn) for message in messages]
         selected = [record for record in records if self.filters.keeps(filter_view(record))]
@@ -106,6 +106,7 @@ class QueueMapping(MappingDriver):
         if selected:
             done.extend(self._invoke(selected))
         self._delete(done)
+        self.moved()
         return True
 
     def _invoke(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -187,6 +187,7 @@ class StreamMapping(MappingDriver):
         return str(self._streams.get_shard_iterator(**kwargs)["ShardIterator"])
 
     def _accept(self, shard: Shard, raw: dict[str, Any], read_at: float) -> None:
+        self.moved()
         self.stats.received += 1
         shard.last_sequence = raw["dynamodb"]["SequenceNumber"]
         event = stream_event_record(raw, self.stream_arn)
@@ -294,6 +295,7 @@ class StreamMapping(MappingDriver):
             {record.sequence for record in records},
             self.properties.reports_item_failures,
         )
+        self.moved()
         self.stats.batches += 1
         attempt.invocations += 1
         if outcome.verdict is Verdict.SUCCEEDED:
@@ -357,4 +359,5 @@ class StreamMapping(MappingDriver):
             function_error=attempt.last_error,
         )
         self.destination.send_failed(failed, self.function_arn, self.clock())
+        self.moved()
         self.stats.dead_lettered += len(records)
