@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, ValidationInfo, field_validator
 
 from shared.models.common import AspectRatio, Duration, ProviderChoice, Quality, Url
 
@@ -46,11 +46,12 @@ class JobRequest(BaseModel):
         default_factory=dict, max_length=MAX_METADATA_KEYS, description="Echoed back on the job."
     )
 
-    @model_validator(mode="after")
-    def _last_frame_needs_first(self) -> JobRequest:
-        if self.last_frame_url is not None and self.first_frame_url is None:
-            raise ValueError("last_frame_url needs first_frame_url")
-        return self
+    @field_validator("last_frame_url")
+    @classmethod
+    def _last_frame_needs_first(cls, value: HttpUrl | None, info: ValidationInfo) -> HttpUrl | None:
+        if value is not None and info.data.get("first_frame_url") is None:
+            raise ValueError("a last frame needs first_frame_url")
+        return value
 
     @property
     def mode(self) -> str:

@@ -185,11 +185,6 @@ def test_stored_outputs_get_presigned_urls_when_read_and_none_is_stored(
     assert_presigned(listed[0]["outputs"][0]["url"], 3600, before, utcnow())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/aws.py builds the S3 client without signature_version='s3v4', so botocore presigns "
-    "with the deprecated SigV2 (AWSAccessKeyId/Signature/Expires) instead of SigV4",
-)
 def test_presigned_urls_are_signed_with_sigv4(rt: Runtime, jobs: JobRepository) -> None:
     output = StoredOutput(key="outputs/tenant-a/video-0.mp4", bytes=1, sha256="ab" * 32, content_type="video/mp4")
     job = seed(jobs, outputs=(output,), **terminal_fields(JobStatus.SUCCEEDED))
