@@ -39,7 +39,7 @@ typecheck: $(PY_STAMP)
 	$(BIN)/mypy shared functions infra local cli app.py
 
 unit: $(PY_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # Synthesizes with the pinned CLI (which also runs the cdk-nag checks: any unacknowledged finding fails it),
 # then lints the template; .cfnlintrc says which cfn-lint rule is ignored and why.

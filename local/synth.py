@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -48,17 +50,24 @@ def inputs_digest(root: Path = ROOT) -> str:
 
 def synthesize(root: Path = ROOT) -> Template:
     """The stack's template, synthesized once per change of its inputs (about 10-25 s when it runs)."""
-    outdir = CACHE / inputs_digest(root)
-    template = outdir / f"{STACK}.template.json"
+    final = CACHE / inputs_digest(root)
+    template = final / f"{STACK}.template.json"
     if not template.is_file():
-        outdir.mkdir(parents=True, exist_ok=True)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        # Synthesize aside and rename into place, so concurrent runs never see half a cloud assembly.
+        staging = Path(tempfile.mkdtemp(prefix="synth-", dir=CACHE))
         env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
         env.pop("AWS_ENDPOINT_URL", None)
-        done = subprocess.run(
-            [sys.executable, "-c", SYNTH, str(outdir)], cwd=root, env=env, capture_output=True, text=True, check=False
+        done = subprocess.run(  # noqa: S603 (our own interpreter running our own synth)
+            [sys.executable, "-c", SYNTH, str(staging)], cwd=root, env=env, capture_output=True, text=True, check=False
         )
-        if done.returncode != 0 or not template.is_file():
+        if done.returncode != 0 or not (staging / template.name).is_file():
+            shutil.rmtree(staging, ignore_errors=True)
             raise RuntimeError(f"synthesis failed:\n{done.stderr[-4000:]}")
+        try:
+            staging.rename(final)
+        except OSError:  # another run finished first; its result is the same
+            shutil.rmtree(staging, ignore_errors=True)
     return Template.load(template)
 
 
