@@ -112,13 +112,13 @@ class StreamMapping(MappingDriver):
         self._next_discovery = 0.0
         self._discovered_once = False
         self._streams: Any = None
+        # moto serves DynamoDB Streams on the plain regional endpoint only (botocore would otherwise address
+        # an account-specific host); the streams client, made on the consumer thread, honours this.
+        os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
 
     # -- shards ----------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        # moto serves DynamoDB Streams on the plain regional endpoint only (botocore would otherwise
-        # address an account-specific host); clients made after this point honour it.
-        os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
         self._streams = self.clients("dynamodbstreams")
 
     def _describe(self) -> list[dict[str, Any]]:
