@@ -40,10 +40,14 @@ class PollOutput(BaseModel):
 
 
 def backoff_seconds(settings: Settings, polls: int, rng: random.Random | None = None) -> float:
-    """min_wait * factor^polls, capped, +/- 20 % jitter so many jobs do not poll in step."""
-    base = min(settings.poll_max_wait_seconds, settings.poll_min_wait_seconds * settings.poll_backoff_factor**polls)
+    """min_wait * factor^polls, +/- 20 % jitter so many jobs do not poll in step, kept within [min_wait, max_wait]."""
+    low, high = settings.poll_min_wait_seconds, settings.poll_max_wait_seconds
+    try:
+        base = min(high, low * settings.poll_backoff_factor**polls)
+    except OverflowError:  # a long-lived job's poll count can outgrow a float power
+        base = high
     spread = (rng or random).uniform(1 - JITTER, 1 + JITTER)
-    return max(1.0, min(settings.poll_max_wait_seconds, base * spread))
+    return max(float(low), min(high, base * spread))
 
 
 def next_wait(rt: Runtime, job: JobRecord, polls: int, now: datetime) -> int:
@@ -96,8 +100,17 @@ def _check(rt: Runtime, job: JobRecord) -> tuple[JobRecord, bool]:
             error = JobError(code=ErrorCode.GENERATION_FAILED, message=err.message, provider_code=err.provider_code)
             return settle(rt.jobs, job, _fail_unless_done(error)), True
         logger.info("status check failed; will retry", provider=job.provider, kind=err.kind.value)
-        return job, True
-    return observe(rt.jobs, job, status), True
+        return _reread(rt, job), True
+    return observe(rt.jobs, _reread(rt, job), status), True
+
+
+def _reread(rt: Runtime, job: JobRecord) -> JobRecord:
+    """The job as stored now: a callback may have moved it while the provider was being asked.
+
+    Deciding from the read taken before the call is safe (writes are conditional), but when that read
+    calls for no change, the poller would report and wait on a status the job has already left.
+    """
+    return rt.jobs.get(job.id) or job
 
 
 def _interrupted(job: JobRecord) -> Change | None:
