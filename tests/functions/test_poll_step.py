@@ -7,6 +7,7 @@ clock starts at the real present and is moved forward explicitly.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import respx
 
+from functions.api import handler as api_handler
 from functions.poll import handler
 from shared.models.common import JobStatus, utcnow
 from shared.models.job import AttemptOutcome, ErrorCode, JobRecord
@@ -27,7 +29,7 @@ from shared.services import poll as poll_service
 from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import Cloud
 from tests.fixtures.jobs import build_job
-from tests.support.events import FakeContext
+from tests.support.events import FakeContext, answer, api_event
 
 PROVIDERS = Path(__file__).resolve().parent.parent / "events" / "providers"
 VIDGO_TASK = "task-unified-1757165031-uyujaw3d"
@@ -109,8 +111,8 @@ class Scene:
         ]
         return found
 
-    def stored(self, job: JobRecord) -> JobRecord:
-        found = self.rt.jobs.get(job.id)
+    def stored(self, job: JobRecord | str) -> JobRecord:
+        found = self.rt.jobs.get(job if isinstance(job, str) else job.id)
         assert found is not None
         return found
 
@@ -365,6 +367,36 @@ def test_first_wait_follows_the_providers_estimate(scene: Scene) -> None:
     assert_backoff(second["wait_seconds"], 2)  # the estimate has passed: plain backoff from here
 
 
+def test_pixwith_estimate_recorded_at_submit_sets_the_wait_after_the_first_poll(scene: Scene) -> None:
+    scene.router.post("https://api.pixwith.ai/api/task/create").respond(
+        200, json=provider_json("pixwith", "submit_accepted")
+    )
+    scene.router.post(PIXWITH_STATUS).respond(200, json=provider_json("pixwith", "status_processing"))
+    submitted = answer(
+        api_handler.lambda_handler(
+            api_event("POST", "/jobs", body={"prompt": "a fox", "provider": "pixwith"}), FakeContext()
+        )
+    )
+    assert submitted.status == 202
+    job = scene.stored(submitted.body["id"])
+    (execution,) = scene.cloud.executions()
+    started = json.loads(
+        scene.cloud.clients["stepfunctions"].describe_execution(executionArn=execution["executionArn"])["input"]
+    )
+
+    scene.clock.advance(started["wait_seconds"])  # the state machine's first Wait
+    first = poll(job.id, polls=started["polls"])
+
+    assert (job.status, job.provider_task_id, job.provider_estimate_seconds) == (
+        JobStatus.QUEUED,
+        PIXWITH_TASK,
+        150,
+    )
+    assert started == {"job_id": job.id, "wait_seconds": MIN_WAIT, "polls": 0}
+    assert (first["status"], first["done"]) == ("running", False)
+    assert first["wait_seconds"] == 150 - MIN_WAIT
+
+
 def test_estimate_far_beyond_the_deadline_is_cut_at_the_deadline(scene: Scene) -> None:
     job = scene.job(
         "pixwith",
@@ -401,7 +433,7 @@ def test_jitter_extremes_stay_inside_min_and_max(
 ) -> None:
     job = scene.job(status=JobStatus.RUNNING)
     scene.router.get(VIDGO_STATUS).respond(200, json=vidgo("running", 10))
-    monkeypatch.setattr(poll_service.random, "uniform", lambda low, high: low if spread == "low" else high)
+    monkeypatch.setattr(random, "uniform", lambda low, high: low if spread == "low" else high)
 
     waits = [poll(job.id, polls=n)["wait_seconds"] for n in range(5)]
 
@@ -410,7 +442,7 @@ def test_jitter_extremes_stay_inside_min_and_max(
 
 def test_lowest_jitter_never_polls_sooner_than_the_minimum_wait(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
     job = scene.job(status=JobStatus.SUBMITTING)  # not asked about: the wait is the first backoff step
-    monkeypatch.setattr(poll_service.random, "uniform", lambda low, high: low)
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)
 
     result = poll(job.id)
 
