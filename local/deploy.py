@@ -85,19 +85,27 @@ class StackDeployer:
 
     # -- deploy ----------------------------------------------------------------------------------
 
-    def served_locally(self) -> set[str]:
-        """API Gateway resources (and permissions that name the API): the local HTTP adapter serves them."""
+    def served_locally(self) -> dict[str, str]:
+        """Resources this process runs itself instead of moto, and what runs them.
+
+        API Gateway (and permissions naming the API) is served by the local HTTP adapter. Event-source
+        mappings are driven by the local event-source drivers: moto's own copies would push records to
+        functions through Docker and empty the table's stream as they went.
+        """
         resources = self.template.resources
         api = {name for name, r in resources.items() if r["Type"].startswith("AWS::ApiGateway::")}
-        return api | {name for name, r in resources.items() if references(r.get("Properties", {})) & api}
+        api |= {name for name, r in resources.items() if references(r.get("Properties", {})) & api}
+        served = dict.fromkeys(api, "served by the local HTTP adapter")
+        for name, resource in resources.items():
+            if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+                served[name] = "driven by the local event-source drivers"
+        return served
 
     def deploy(self, assets: dict[str, bytes]) -> None:
         self._bootstrap(assets)
         resources = self.template.resources
         served = self.served_locally()
-        self.notes.extend(
-            f"{name} ({resources[name]['Type']}): served by the local HTTP adapter" for name in sorted(served)
-        )
+        self.notes.extend(f"{name} ({resources[name]['Type']}): {how}" for name, how in sorted(served.items()))
         rest = {name: r for name, r in resources.items() if name not in served}
         supported = moto_supported_types({r["Type"] for r in rest.values()})
         ours = {name for name, r in rest.items() if r["Type"] not in supported}
@@ -107,7 +115,7 @@ class StackDeployer:
         early = {name for name in ours if not (references(resources[name].get("Properties", {})) - ours)}
         for name in sorted(early):
             self._create(name)
-        self._create_stack(ours | served)
+        self._create_stack(ours | set(served))
         for name in sorted(ours - early):
             self._create(name)
 

@@ -17,7 +17,6 @@ from local.eventsources.config import MappingConfigError, SourceKind, parse_mapp
 from local.eventsources.driver import DEFAULT_TIMING, Clients, MappingCrashedError, MappingDriver, Timing
 from local.eventsources.filters import FilterSet, PatternError, compile_pattern, matches
 from local.eventsources.invoke import Functions, MappingStats
-from local.eventsources.moto_pollers import detach_moto_mapping
 from local.eventsources.queues import QueueMapping
 from local.eventsources.streams import StreamMapping
 from local.template import Template
@@ -45,8 +44,8 @@ STOP_TIMEOUT_SECONDS = 2.0
 def build_mapping(
     name: str, properties: dict[str, Any], functions: Functions, clients: Clients, timing: Timing = DEFAULT_TIMING
 ) -> MappingDriver:
-    """A driver for one deployed mapping, from its resolved template properties; moto's own handling of the
-    mapping is untied from its source, so the driver is the only consumer."""
+    """A driver for one deployed mapping, from its resolved template properties (the local deployer leaves
+    mappings out of moto, so the driver is the source's only consumer)."""
     parsed = parse_mapping(name, properties)
     try:
         host = functions.resolve(parsed.function_name)
@@ -57,7 +56,6 @@ def build_mapping(
         driver = StreamMapping(name, parsed, host, clients, timing)
     else:
         driver = QueueMapping(name, parsed, host, clients, timing)
-    detach_moto_mapping(parsed.event_source_arn, driver.function_arn)
     return driver
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import io
 import json
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -540,45 +538,6 @@ def test_a_crashed_consumer_is_reported_not_mistaken_for_idle(stream_arn: str) -
     with pytest.raises(MappingCrashedError, match="TestMapping stopped: TypeError"):
         sources.wait_idle(5)
     assert sources.stop()
-
-
-def moto_function(name: str) -> str:
-    """A function (and its role) in moto's Lambda, so moto can hold a mapping for it."""
-    role = boto3.client("iam").create_role(
-        RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
-    )["Role"]["Arn"]
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as bundle:
-        bundle.writestr("handler.py", "def handler(event, context):\n    return None\n")
-    created = boto3.client("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="handler.handler",
-        Code={"ZipFile": archive.getvalue()},
-    )
-    return str(created["FunctionArn"])
-
-
-def test_the_driver_takes_the_mapping_over_from_moto(dynamodb: Any, stream_arn: str) -> None:
-    """moto would invoke the function itself on each write and then empty the stream; once the mapping is
-    built here, only the driver consumes the stream."""
-    function_arn = moto_function(FUNCTION)
-    boto3.client("lambda").create_event_source_mapping(
-        FunctionName=FUNCTION, EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON"
-    )
-    host = RecordingHost()
-    mapping = build_mapping("TakenOver", properties(stream_arn), Functions({FUNCTION: host}), Clients(), FAST)
-    assert mapping.function_arn == function_arn
-    with EventSources([mapping]) as sources:
-        for name in ("a", "b", "c"):
-            put(dynamodb, name)
-        assert sources.wait_idle(5)
-    assert host.names() == [["a", "b", "c"]]
-    streams = boto3.client("dynamodbstreams")  # and the stream still holds every record
-    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
-    assert len(streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]) == 3
 
 
 @dataclass

@@ -220,3 +220,12 @@ def test_archive_and_notify_get_exactly_what_their_filters_select(system: Deploy
     assert system.counted_since_baseline("records") == len(archive) + len(notify) + len(delivered)
     assert system.counted_since_baseline("failures") == 0
     assert system.counted_since_baseline("poller_errors") == 0
+
+
+def test_the_mappings_are_driven_here_not_by_moto(system: Deployed) -> None:
+    """moto would consume (and empty) the stream itself; the deployer leaves every mapping to the drivers."""
+    deployer = system.deployer
+    mappings = deployer.template.of_type("AWS::Lambda::EventSourceMapping")
+    assert mappings
+    assert set(mappings) <= set(deployer.served_locally())
+    assert deployer.clients("lambda").list_event_source_mappings()["EventSourceMappings"] == []
