@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, StringConstraints
 
 from shared.models.common import JobStatus, ProviderName, Timestamp
-from shared.models.job import Attempt, Cost, JobError, JobRecord
+from shared.models.job import Attempt, CompletionSource, Cost, JobError, JobRecord
 from shared.models.request import JobRequest
 
 EventId = Annotated[str, StringConstraints(pattern=r"^evt_[0-9a-f]{32}$")]
@@ -34,6 +34,7 @@ class EventJob(BaseModel):
     error: JobError | None
     attempts: list[Attempt]
     cost: Cost | None
+    completed_by: CompletionSource | None = None
     created_at: Timestamp
     updated_at: Timestamp
     completed_at: Timestamp | None
@@ -68,6 +69,7 @@ def event_from_record(job: JobRecord) -> JobEvent:
         error=job.error,
         attempts=list(job.attempts),
         cost=job.cost,
+        completed_by=job.completed_by,
         created_at=job.created_at,
         updated_at=job.updated_at,
         completed_at=job.completed_at,

@@ -46,6 +46,9 @@ class StoredOutput(BaseModel):
     content_type: str
 
 
+CompletionSource = Literal["callback", "poll"]
+
+
 class AttemptOutcome(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"  # permanent: the provider said no
@@ -94,7 +97,7 @@ class JobRecord(BaseModel):
     error: JobError | None = None
     attempts: tuple[Attempt, ...] = ()
     cost: Cost | None = None
-    callback_received_at: Timestamp | None = None
+    completed_by: CompletionSource | None = None  # how the provider's outcome reached us
     provider_estimate_seconds: int | None = None
     created_at: Timestamp
     updated_at: Timestamp
@@ -127,6 +130,9 @@ class JobView(BaseModel):
     error: JobError | None
     attempts: list[Attempt]
     cost: Cost | None
+    completed_by: CompletionSource | None = Field(
+        default=None, description="`callback` or `poll`: how the provider's outcome reached us."
+    )
     created_at: Timestamp
     updated_at: Timestamp
     completed_at: Timestamp | None

@@ -88,4 +88,4 @@ def handle_callback(
     if status.task_id != hint.task_id:
         raise UnauthorizedError("the provider's status answer names another task")
     job = rt.jobs.get(job_id) or job
-    return CallbackOutcome(CallbackResult.APPLIED, observe(rt.jobs, job, status))
+    return CallbackOutcome(CallbackResult.APPLIED, observe(rt.jobs, job, status, "callback"))

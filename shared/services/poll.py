@@ -101,7 +101,7 @@ def _check(rt: Runtime, job: JobRecord) -> tuple[JobRecord, bool]:
             return settle(rt.jobs, job, _fail_unless_done(error)), True
         logger.info("status check failed; will retry", provider=job.provider, kind=err.kind.value)
         return _reread(rt, job), True
-    return observe(rt.jobs, _reread(rt, job), status), True
+    return observe(rt.jobs, _reread(rt, job), status, "poll"), True
 
 
 def _reread(rt: Runtime, job: JobRecord) -> JobRecord:

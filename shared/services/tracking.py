@@ -14,11 +14,13 @@ from typing import Any
 from shared.errors import NotFoundError, StaleVersionError
 from shared.lifecycle import can_transition
 from shared.models.common import JobStatus
-from shared.models.job import Cost, ErrorCode, JobError, JobRecord
+from shared.models.job import CompletionSource, Cost, ErrorCode, JobError, JobRecord
 from shared.providers.base import ProviderState, TaskStatus
 from shared.repository.jobs import JobRepository
 
 MAX_RACES = 5
+# Far above any provider's credit price, far below what a DynamoDB number holds.
+MAX_CREDITS = 1e12
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,20 @@ def settle(jobs: JobRepository, job: JobRecord, decide: Decision) -> JobRecord:
     raise StaleVersionError(f"job {job.id} kept changing; giving up after {MAX_RACES} tries")
 
 
-def decide_from_provider(status: TaskStatus) -> Decision:
-    """The job change a provider's (verified) task status calls for, if any."""
+def reported_cost(job: JobRecord, credits: float) -> Cost | None:
+    """The provider's own figure, when it is one a number field can hold (else the estimate stays)."""
+    amount = round(credits, 6)
+    if not 0 <= amount <= MAX_CREDITS:
+        return None
+    return Cost(amount=amount, estimated=False, basis=f"reported by {job.provider}")
+
+
+def decide_from_provider(status: TaskStatus, source: CompletionSource) -> Decision:
+    """The job change a provider's (verified) task status calls for, if any.
+
+    `source` says how the status reached us; it is recorded when the report finishes the provider's
+    part of the job (archiving or failed), as `completed_by`.
+    """
 
     def decide(job: JobRecord) -> Change | None:
         if job.terminal or job.status is JobStatus.ARCHIVING:
@@ -60,11 +74,13 @@ def decide_from_provider(status: TaskStatus) -> Decision:
         elif job.provider_task_id != status.task_id:
             return None
         if status.credits_used is not None and (job.cost is None or job.cost.estimated):
-            fields["cost"] = Cost(amount=status.credits_used, estimated=False, basis=f"reported by {job.provider}")
+            cost = reported_cost(job, status.credits_used)
+            if cost is not None:
+                fields["cost"] = cost
 
         terminal = _terminal_change(job, status)
         if terminal is not None:
-            return Change(terminal.status, {**fields, **terminal.fields})
+            return Change(terminal.status, {**fields, **terminal.fields, "completed_by": source})
 
         target = {ProviderState.QUEUED: JobStatus.QUEUED, ProviderState.RUNNING: JobStatus.RUNNING}.get(status.state)
         if target is None and job.status is JobStatus.SUBMITTING:
@@ -108,5 +124,5 @@ def _terminal_change(job: JobRecord, status: TaskStatus) -> Change | None:
     return None
 
 
-def observe(jobs: JobRepository, job: JobRecord, status: TaskStatus) -> JobRecord:
-    return settle(jobs, job, decide_from_provider(status))
+def observe(jobs: JobRepository, job: JobRecord, status: TaskStatus, source: CompletionSource) -> JobRecord:
+    return settle(jobs, job, decide_from_provider(status, source))

@@ -40,6 +40,7 @@ def job_view(rt: Runtime, job: JobRecord) -> JobView:
         error=job.error,
         attempts=list(job.attempts),
         cost=job.cost,
+        completed_by=job.completed_by,
         created_at=job.created_at,
         updated_at=job.updated_at,
         completed_at=job.completed_at,
