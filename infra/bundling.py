@@ -16,17 +16,9 @@ import aws_cdk as cdk
 import jsii
 
 from infra import layer_cache
+from infra.packaging import function_sources
 
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
-
-
-def function_sources(repo_root: Path, function: str) -> list[tuple[Path, Path]]:
-    """(source, destination relative to the asset root) for everything a function ships."""
-    return [
-        (repo_root / "shared", Path("shared")),
-        (repo_root / "functions" / "__init__.py", Path("functions") / "__init__.py"),
-        (repo_root / "functions" / function, Path("functions") / function),
-    ]
 
 
 def copy_function_sources(repo_root: Path, function: str, output_dir: Path) -> None:

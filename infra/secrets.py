@@ -20,7 +20,7 @@ class Secrets(Construct):
             self,
             "ProviderKeys",
             description="Provider API keys as one JSON object: " + ", ".join(PROVIDER_SECRET_KEYS),
-            # Created empty; the operator puts the real keys in after the first deploy (see the README, "Provider keys").
+            # Created empty; the operator puts the keys in after the first deploy (README, "Provider keys").
             secret_object_value={},
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )

@@ -73,7 +73,7 @@ def demo_jobs(first_frame: str, last_frame: str) -> list[DemoJob]:
             "apimart t2v pro + sound", "succeeded", "poll",
             provider="apimart", prompt="rain on a tin roof", quality="pro", sound=True,
         ),
-        job("auto -> fails", "failed", "poll", prompt=FAILING_PROMPT, num_outputs=2),
+        job("kie t2v -> refused", "failed", "callback", provider="kie", prompt=FAILING_PROMPT),
     ]  # fmt: skip
 
 

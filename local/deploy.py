@@ -289,9 +289,23 @@ def _queue_policy(deployer: StackDeployer, name: str, props: dict[str, Any]) -> 
     return Created(name)
 
 
+def _without_tls_only(policy: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The policy minus statements that deny requests without TLS: the local endpoint is plain http."""
+    tls_keys = ("aws:SecureTransport", "s3:TlsVersion")
+    kept = [
+        statement
+        for statement in policy.get("Statement", [])
+        if not any(key in json.dumps(statement.get("Condition", {})) for key in tls_keys)
+    ]
+    return {**policy, "Statement": kept}, len(policy.get("Statement", [])) - len(kept)
+
+
 def _bucket_policy(deployer: StackDeployer, name: str, props: dict[str, Any]) -> Created:
-    deployer.clients("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
-    return Created(name)
+    policy, dropped = _without_tls_only(props["PolicyDocument"])
+    note = f"{dropped} TLS-only statement(s) left out: the local endpoint is plain http" if dropped else None
+    if policy["Statement"]:
+        deployer.clients("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(policy))
+    return Created(name, note=note)
 
 
 def _alarm(deployer: StackDeployer, name: str, props: dict[str, Any]) -> Created:

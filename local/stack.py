@@ -37,7 +37,7 @@ class LocalOptions:
     job_seconds: float = 3.0
     poll_min_wait_seconds: int = 1
     poll_max_wait_seconds: int = 3
-    callback_first_wait_seconds: int = 3
+    callback_first_wait_seconds: int = 8  # after the emulator's callbacks, as 90 s is in production
     kie_hmac_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     log_file: Path | None = None
 

@@ -12,6 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from infra.packaging import function_sources
 from local.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,8 +74,6 @@ def synthesize(root: Path = ROOT) -> Template:
 
 def asset_archives(template: Template, root: Path = ROOT) -> dict[str, bytes]:
     """A zip per code asset the template names: each function's own sources, as its bundler would ship them."""
-    from infra.bundling import function_sources
-
     archives: dict[str, bytes] = {}
     for resource in template.resources.values():
         props = resource.get("Properties", {})
