@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from local.eventsources import (
     EventSources,
@@ -551,3 +552,26 @@ class Functions:
 def test_a_mapping_for_a_function_that_is_not_deployed_is_refused(stream_arn: str) -> None:
     with pytest.raises(MappingConfigError, match="no function 'kling-relay-test-consumer'"):
         build_mapping("Orphan", properties(stream_arn), Functions({}), Clients())
+
+
+def test_reading_goes_on_after_a_failed_transaction_replaces_the_table(dynamodb: Any, stream_arn: str) -> None:
+    """moto restores a copy of the table (and its stream) when a transaction fails; the driver must follow it."""
+    host = RecordingHost()
+    with running(properties(stream_arn, BatchSize=1), host) as (_, sources):
+        put(dynamodb, "before")
+        assert sources.wait_idle(5)
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": TABLE,
+                            "Item": {"pk": {"S": "ITEM#before"}, "sk": {"S": "ITEM"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                ]
+            )
+        put(dynamodb, "after")
+        wait_until(lambda: len(host.names()) == 2)
+    assert host.names() == [["before"], ["after"]]

@@ -1,0 +1,115 @@
+"""One local stack per test worker: the synthesized template in moto, the real handlers, the emulator."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from cli.client import TERMINAL, RelayClient
+from local.stack import LocalOptions, LocalStack, NewKey
+
+
+@dataclass
+class EventLog:
+    """Every SNS event, read through an SQS subscription of our own (as an app would subscribe)."""
+
+    stack: LocalStack
+    queue_url: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def subscribe(self) -> None:
+        sqs, sns = self.stack.aws.client("sqs"), self.stack.aws.client("sns")
+        self.queue_url = sqs.create_queue(QueueName="e2e-events")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=self.stack.outputs["TopicArn"],
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+
+    def drain(self) -> None:
+        sqs = self.stack.aws.client("sqs")
+        with self._lock:
+            while True:
+                batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+                if not batch:
+                    return
+                for message in batch:
+                    self.events.append(json.loads(message["Body"]))
+                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def for_job(self, job_id: str) -> list[dict[str, Any]]:
+        assert self.stack.events is not None
+        self.stack.events.wait_idle(15)
+        self.drain()
+        return [event for event in self.events if event["data"]["id"] == job_id]
+
+
+@dataclass
+class E2E:
+    stack: LocalStack
+    key: NewKey
+    api: RelayClient
+    events: EventLog
+
+    def client(self, key: NewKey | None = None) -> RelayClient:
+        return RelayClient(self.stack.base_url, (key or self.key).api_key)
+
+    def wait_all(self, job_ids: list[str], timeout: float = 60.0) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        done: dict[str, dict[str, Any]] = {}
+        while len(done) < len(job_ids):
+            for job_id in job_ids:
+                if job_id not in done:
+                    job = self.api.get(job_id)
+                    if job["status"] in TERMINAL:
+                        done[job_id] = job
+            if time.monotonic() > deadline:
+                pending = {j: self.api.get(j)["status"] for j in job_ids if j not in done}
+                raise AssertionError(f"jobs still running after {timeout} s: {pending}\n{self.diagnostics()}")
+            time.sleep(0.3)
+        return done
+
+    def diagnostics(self) -> str:
+        assert self.stack.events is not None
+        hosts = {h.spec.short_name: (h.invocations, h.errors) for h in self.stack.functions.hosts.values()}
+        return f"invocations/errors per function: {hosts}\nevent sources: {self.stack.events.summary()}"
+
+    def served_bytes(self, job: dict[str, Any]) -> list[bytes]:
+        """What the provider emulator served for the job's task (its result URLs, fetched now)."""
+        assert self.stack.emulator is not None
+        task = self.stack.emulator.task(job["provider_task_id"])
+        assert task is not None
+        with httpx.Client(timeout=30) as http:
+            return [http.get(url).content for url in task.result_urls]
+
+    def archived_bytes(self, job: dict[str, Any]) -> list[bytes]:
+        with httpx.Client(timeout=30) as http:
+            return [http.get(output["url"]).content for output in job["outputs"]]
+
+
+@pytest.fixture(scope="session")
+def e2e() -> Iterator[E2E]:
+    with LocalStack(LocalOptions(job_seconds=2.0)) as stack:
+        key = stack.create_api_key("e2e")
+        events = EventLog(stack)
+        events.subscribe()
+        yield E2E(stack=stack, key=key, api=RelayClient(stack.base_url, key.api_key), events=events)
+
+
+@pytest.fixture
+def system(e2e: E2E) -> Iterator[E2E]:
+    """The shared stack with no faults left over from another test."""
+    assert e2e.stack.emulator is not None
+    e2e.stack.emulator.clear_faults()
+    yield e2e
+    e2e.stack.emulator.clear_faults()
