@@ -95,7 +95,9 @@ def stream_record(new_image: dict[str, Any], old_image: dict[str, Any] | None, s
     return record
 
 
-def sqs_record(body: str, attributes: dict[str, str], receive_count: int = 1, message_id: str = "m-1") -> dict[str, Any]:
+def sqs_record(
+    body: str, attributes: dict[str, str], receive_count: int = 1, message_id: str = "m-1"
+) -> dict[str, Any]:
     record = fixture("sqs_record.json")
     record["messageId"] = message_id
     record["body"] = body
