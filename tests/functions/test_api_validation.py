@@ -145,7 +145,8 @@ def test_a_last_frame_without_a_first_frame_is_422_saying_so(
     rt: Runtime, cloud: Cloud, router: respx.MockRouter
 ) -> None:
     error = assert_error(call({"prompt": "a fox", "last_frame_url": LAST}), 422, "validation_error")
-    assert "last_frame_url needs first_frame_url" in error["details"][0]["message"]
+    assert [detail["field"] for detail in error["details"]] == ["last_frame_url"]
+    assert "a last frame needs first_frame_url" in error["details"][0]["message"]
     assert_nothing_recorded(cloud, router)
 
 
