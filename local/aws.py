@@ -17,6 +17,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from local.moto_patches import atomic_dynamodb_writes
 from local.template import REGION
 
 FAKE_CREDENTIALS = {
@@ -42,17 +43,23 @@ class AwsEmulator:
     endpoint_url: str = ""
     _server: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
+    _saved_environment: dict[str, str | None] = field(default_factory=dict)
 
     def start(self) -> str:
         """Start moto and point this process's AWS SDK at it (endpoint and fake credentials)."""
         from moto.server import ThreadedMotoServer
 
+        atomic_dynamodb_writes()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = self.port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        os.environ.update(FAKE_CREDENTIALS)
-        os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
-        os.environ["MOTO_PORT"] = str(self.port)  # where moto's Step Functions interpreter calls Lambda
+        settings = {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "MOTO_PORT": str(self.port),  # where moto's Step Functions interpreter calls Lambda
+        }
+        self._saved_environment = {name: os.environ.get(name) for name in settings}
+        os.environ.update(settings)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         answer = httpx.post(
@@ -81,6 +88,18 @@ class AwsEmulator:
         return self.client
 
     def stop(self) -> None:
+        """Stop moto, forget its state (moto keeps it process-wide) and restore the environment."""
         if self._server is not None:
+            httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10)
             self._server.stop()
             self._server = None
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
+        self._clients.clear()
+        from shared import aws
+
+        aws.reset_clients()

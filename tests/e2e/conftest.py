@@ -97,7 +97,9 @@ class E2E:
             return [http.get(output["url"]).content for output in job["outputs"]]
 
 
-@pytest.fixture(scope="session")
+# One stack per test module: moto's state is process-wide, so a stack must not outlive its module
+# while other modules' tests (with their own moto mocks) run in the same worker.
+@pytest.fixture(scope="module")
 def e2e() -> Iterator[E2E]:
     with LocalStack(LocalOptions(job_seconds=2.0)) as stack:
         key = stack.create_api_key("e2e")
