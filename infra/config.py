@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Protocol
 
 from aws_cdk import aws_logs as logs
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.models.common import PROVIDER_NAMES, ProviderName
+from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
 from shared.settings import Settings
 
 CONTEXT_PREFIX = "relay:"
@@ -48,15 +48,6 @@ INFREQUENT_ACCESS_AFTER_DAYS = 30
 
 # Beyond deadline + archive grace: one longest wait, a poll, and the poll task's retries.
 POLLER_MARGIN_SECONDS = 15 * 60
-
-
-def _csv(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
-
-
-ProviderList = Annotated[tuple[ProviderName, ...], BeforeValidator(_csv)]
 
 
 def _setting(field: str) -> Any:
@@ -101,13 +92,6 @@ class RelayConfig(BaseModel):
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     failure_rate_alarm_percent: float = Field(default=20.0, gt=0, le=100)
     callbacks_rejected_alarm_threshold: int = Field(default=10, ge=1)
-
-    @field_validator("provider_order", "enabled_providers")
-    @classmethod
-    def _unique(cls, value: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError("providers must not repeat")
-        return value
 
     @field_validator("enabled_providers")
     @classmethod

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.template import ACCOUNT_ID, REGION
+from local.deploy import StackDeployer
+from local.template import ACCOUNT_ID, REGION, Template
 from shared.runtime import Runtime, using_runtime
 from shared.settings import ENV_PREFIX, Settings
 
@@ -57,6 +58,25 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self._timeout_ms
+
+
+def deployed_functions(template: Template, deployer: StackDeployer) -> list[FunctionSpec]:
+    """Every function the template defines, as deployed: handler, resolved environment, timeout, memory."""
+    specs = []
+    for logical_id, resource in template.of_type("AWS::Lambda::Function").items():
+        props = resource["Properties"]
+        variables = deployer.resolve(props.get("Environment", {})).get("Variables", {})
+        specs.append(
+            FunctionSpec(
+                logical_id=logical_id,
+                name=deployer.physical[logical_id],
+                handler=props["Handler"],
+                environment={key: str(value) for key, value in variables.items()},
+                timeout=int(props.get("Timeout", 30)),
+                memory=int(props.get("MemorySize", 256)),
+            )
+        )
+    return specs
 
 
 def settings_from_environment(environment: dict[str, str]) -> Settings:

@@ -20,7 +20,7 @@ from local.aws import AwsEmulator
 from local.deploy import StackDeployer
 from local.emulator import ProviderEmulator
 from local.eventsources import EventSources
-from local.functions import FunctionHost, FunctionRegistry, FunctionSpec
+from local.functions import FunctionHost, FunctionRegistry, deployed_functions
 from local.synth import asset_archives, synthesize
 from local.template import Template
 from local.workflow import install_state_machines
@@ -131,17 +131,7 @@ class LocalStack:
 
     def _register_functions(self, template: Template, deployer: StackDeployer, api_url: str) -> None:
         local = self.local_environment(api_url)
-        for logical_id, resource in template.of_type("AWS::Lambda::Function").items():
-            props = resource["Properties"]
-            variables = deployer.resolve(props.get("Environment", {})).get("Variables", {})
-            spec = FunctionSpec(
-                logical_id=logical_id,
-                name=deployer.physical[logical_id],
-                handler=props["Handler"],
-                environment={key: str(value) for key, value in variables.items()},
-                timeout=int(props.get("Timeout", 30)),
-                memory=int(props.get("MemorySize", 256)),
-            )
+        for spec in deployed_functions(template, deployer):
             self.functions.add(FunctionHost(spec, local))
 
     def _store_provider_keys(self) -> None:

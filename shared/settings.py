@@ -9,10 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.models.common import PROVIDER_NAMES, ProviderName
+from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
 
 ENV_PREFIX = "KR_"
 
@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     signing_secret_name: str = ""
 
     # Routing
-    provider_order: Annotated[tuple[ProviderName, ...], NoDecode] = PROVIDER_NAMES
-    enabled_providers: Annotated[tuple[ProviderName, ...], NoDecode] = PROVIDER_NAMES
+    provider_order: Annotated[ProviderList, NoDecode] = PROVIDER_NAMES
+    enabled_providers: Annotated[ProviderList, NoDecode] = PROVIDER_NAMES
 
     # Provider endpoints: KR_VIDGO_BASE_URL etc. override the defaults.
     vidgo_base_url: str = DEFAULT_BASE_URLS["vidgo"]
@@ -87,20 +87,6 @@ class Settings(BaseSettings):
     max_callback_bytes: int = Field(default=256 * 1024, ge=1024, le=6 * 1024**2)
     # Local mode: loopback addresses are allowed for outbound fetches (the emulator lives there).
     local_mode: bool = False
-
-    @field_validator("provider_order", "enabled_providers", mode="before")
-    @classmethod
-    def _split_csv(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("provider_order", "enabled_providers")
-    @classmethod
-    def _unique(cls, value: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError("providers must not repeat")
-        return value
 
     @model_validator(mode="after")
     def _waits_ordered(self) -> Settings:

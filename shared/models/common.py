@@ -6,11 +6,27 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, AwareDatetime, HttpUrl, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, HttpUrl, PlainSerializer, StringConstraints
 
 ProviderName = Literal["vidgo", "kie", "aimlapi", "pixwith", "apimart"]
 ProviderChoice = Literal["auto", "vidgo", "kie", "aimlapi", "pixwith", "apimart"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = get_args(ProviderName)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _no_repeats(value: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
+    if len(set(value)) != len(value):
+        raise ValueError("providers must not repeat")
+    return value
+
+
+# A list of providers, also written "kie,vidgo" (environment variables, CDK context).
+ProviderList = Annotated[tuple[ProviderName, ...], BeforeValidator(_split_csv), AfterValidator(_no_repeats)]
 
 AspectRatio = Literal["16:9", "9:16", "1:1"]
 Quality = Literal["std", "pro"]

@@ -56,24 +56,11 @@ def event_id(job_id: str, version: int, status: JobStatus) -> str:
 
 def event_from_record(job: JobRecord) -> JobEvent:
     data = EventJob(
-        id=job.id,
-        status=job.status,
-        provider=job.provider,
-        provider_task_id=job.provider_task_id,
-        request=job.request,
-        progress=job.progress,
+        **job.public_fields(),
         outputs=[
             EventOutput(index=i, bytes=o.bytes, sha256=o.sha256, content_type=o.content_type)
             for i, o in enumerate(job.outputs)
         ],
-        error=job.error,
-        attempts=list(job.attempts),
-        cost=job.cost,
-        completed_by=job.completed_by,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        completed_at=job.completed_at,
-        metadata=dict(job.request.metadata),
     )
     return JobEvent(
         id=event_id(job.id, job.version, job.status),

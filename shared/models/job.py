@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -107,6 +107,25 @@ class JobRecord(BaseModel):
     @property
     def terminal(self) -> bool:
         return self.status.terminal
+
+    def public_fields(self) -> dict[str, Any]:
+        """What the job's owner may see of it, but for its outputs (views and events show those their way)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "provider": self.provider,
+            "provider_task_id": self.provider_task_id,
+            "request": self.request,
+            "progress": self.progress,
+            "error": self.error,
+            "attempts": list(self.attempts),
+            "cost": self.cost,
+            "completed_by": self.completed_by,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "completed_at": self.completed_at,
+            "metadata": dict(self.request.metadata),
+        }
 
 
 class OutputView(BaseModel):

@@ -143,11 +143,7 @@ class AimlapiProvider(Provider):
         answer = self._read(response)
         self._raise_error_body(answer, response)
         asked = _asked_generation_id(response)
-        if answer.id is not None and asked is not None and answer.id != asked:
-            raise self.malformed(f"status of generation {answer.id!r} when {asked!r} was asked", response)
-        task_id = answer.id or asked
-        if task_id is None:
-            raise self.malformed("no generation id in the status answer", response)
+        task_id = self.answered_task_id(answer.id, asked, response)
         if answer.status is None:
             raise self.malformed("no status in the status answer", response)
         error_code, error_message = _failure_details(answer.error)

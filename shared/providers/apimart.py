@@ -178,11 +178,7 @@ class ApimartProvider(Provider):
         except ValidationError as exc:
             raise self.malformed(first_error(exc, "body"), response) from exc
         asked = _asked_task_id(response)
-        if task.id is not None and asked is not None and task.id != asked:
-            raise self.malformed(f"status of task {task.id!r} when {asked!r} was asked", response)
-        task_id = task.id or asked
-        if task_id is None:
-            raise self.malformed("no task id in the status answer", response)
+        task_id = self.answered_task_id(task.id, asked, response)
         videos = task.result.videos if task.result is not None else None
         error_code, error_message = _failure_details(task.error)
         return TaskStatus(

@@ -203,6 +203,15 @@ class Provider(ABC):
             )
         return data
 
+    def answered_task_id(self, answered: str | None, asked: str | None, response: httpx.Response) -> str:
+        """The task a status answer is about; an answer about another task than the one asked is malformed."""
+        if answered and asked and answered != asked:
+            raise self.malformed(f"status is for task {answered!r}, not {asked!r}", response)
+        task_id = answered or asked
+        if not task_id:
+            raise self.malformed("no task id in the status answer", response)
+        return task_id
+
     def malformed(self, what: str, response: httpx.Response | None = None) -> ProviderError:
         return ProviderError(
             self.name,

@@ -190,11 +190,7 @@ class KieProvider(Provider):
         except ValidationError as exc:
             raise self.malformed(f"record unreadable ({first_error(exc)})", response) from exc
         asked = _asked_task_id(response)
-        if record.task_id is not None and asked is not None and record.task_id != asked:
-            raise self.malformed(f"status is for task {record.task_id!r}, not {asked!r}", response)
-        task_id = record.task_id or asked
-        if not task_id:
-            raise self.malformed("no data.taskId", response)
+        task_id = self.answered_task_id(record.task_id, asked, response)
         if task_failed and code is not None:
             return _failed_by_code(task_id, record, code, _message(body, response))
         if record.state is None:

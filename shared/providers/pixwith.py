@@ -170,11 +170,7 @@ class PixwithProvider(Provider):
         except ValidationError as exc:
             raise self.malformed(first_error(exc, "body"), response) from exc
         asked = _asked_task_id(response)
-        if task.task_id is not None and asked is not None and task.task_id != asked:
-            raise self.malformed(f"status of task {task.task_id!r} when {asked!r} was asked", response)
-        task_id = task.task_id or asked
-        if task_id is None:
-            raise self.malformed("no task id in the status answer", response)
+        task_id = self.answered_task_id(task.task_id, asked, response)
         return TaskStatus(
             task_id=task_id,
             state=_state(task.status),

@@ -131,11 +131,7 @@ class VidgoProvider(Provider):
         except ValidationError as exc:
             raise self.malformed(f"status data unreadable ({first_error(exc)})", response) from exc
         asked = _asked_task_id(response)
-        if task.task_id is not None and asked is not None and task.task_id != asked:
-            raise self.malformed(f"status is for task {task.task_id!r}, not {asked!r}", response)
-        task_id = task.task_id or asked
-        if not task_id:
-            raise self.malformed("no data.task_id", response)
+        task_id = self.answered_task_id(task.task_id, asked, response)
         return _task_status(task_id, task)
 
     # -- callback ------------------------------------------------------------------------------

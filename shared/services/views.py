@@ -29,23 +29,7 @@ def job_view(rt: Runtime, job: JobRecord) -> JobView:
                     content_type=output.content_type,
                 )
             )
-    return JobView(
-        id=job.id,
-        status=job.status,
-        provider=job.provider,
-        provider_task_id=job.provider_task_id,
-        request=job.request,
-        progress=job.progress,
-        outputs=outputs,
-        error=job.error,
-        attempts=list(job.attempts),
-        cost=job.cost,
-        completed_by=job.completed_by,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        completed_at=job.completed_at,
-        metadata=dict(job.request.metadata),
-    )
+    return JobView(**job.public_fields(), outputs=outputs)
 
 
 def page_view(rt: Runtime, page: Page) -> JobPage:

@@ -18,7 +18,7 @@ import pytest
 
 from local.apigateway import ApiGatewayAdapter
 from local.deploy import StackDeployer
-from local.functions import FunctionHost, FunctionRegistry, FunctionSpec
+from local.functions import FunctionHost, FunctionRegistry, deployed_functions
 from local.template import Template
 from shared import aws
 from shared.repository.keys import KeyRepository
@@ -60,18 +60,7 @@ def _placeholder_assets(template: Template) -> dict[str, bytes]:
 
 def _registry(template: Template, deployer: StackDeployer) -> FunctionRegistry:
     registry = FunctionRegistry()
-    for name, resource in template.of_type("AWS::Lambda::Function").items():
-        wanted = ("Handler", "Environment", "Timeout", "MemorySize")
-        props = {key: deployer.resolve(value) for key, value in resource["Properties"].items() if key in wanted}
-        variables = props.get("Environment", {}).get("Variables", {})
-        spec = FunctionSpec(
-            logical_id=name,
-            name=deployer.physical[name],
-            handler=props["Handler"],
-            environment={key: str(value) for key, value in variables.items()},
-            timeout=int(props.get("Timeout", 30)),
-            memory=int(props.get("MemorySize", 256)),
-        )
+    for spec in deployed_functions(template, deployer):
         registry.add(FunctionHost(spec, LOCAL_SETTINGS))
     return registry
 

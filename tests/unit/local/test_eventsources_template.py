@@ -19,7 +19,7 @@ from moto.server import ThreadedMotoServer
 from local.aws import free_port
 from local.deploy import StackDeployer
 from local.eventsources import EventSources, QueueMapping, StreamMapping, Timing
-from local.functions import FunctionHost, FunctionSpec
+from local.functions import FunctionHost, deployed_functions
 from local.synth import asset_archives, synthesize
 from local.template import REGION, Template
 from shared import aws
@@ -87,14 +87,7 @@ class Deployed:
 
 
 def function_host(template: Template, deployer: StackDeployer, logical_id: str) -> FunctionHost:
-    props = template.resources[logical_id]["Properties"]
-    variables = deployer.resolve(props.get("Environment", {})).get("Variables", {})
-    spec = FunctionSpec(
-        logical_id=logical_id,
-        name=deployer.physical[logical_id],
-        handler=props["Handler"],
-        environment={key: str(value) for key, value in variables.items()},
-    )
+    spec = next(spec for spec in deployed_functions(template, deployer) if spec.logical_id == logical_id)
     return FunctionHost(spec, {"KR_LOCAL_MODE": "true"})
 
 
