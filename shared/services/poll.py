@@ -8,7 +8,7 @@ the job's deadline (when the job becomes `timed_out`).
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,6 +93,8 @@ def _check(rt: Runtime, job: JobRecord) -> tuple[JobRecord, bool]:
         return settle(rt.jobs, job, _deadline_passed), False
     if job.provider_task_id is None:  # cannot happen past `submitting`; never ask about no task
         return job, False
+    if job.provider_estimate_seconds and now < job.created_at + timedelta(seconds=job.provider_estimate_seconds):
+        return job, False  # the provider said when to look; asking earlier only costs a status call
     try:
         status = rt.provider(job.provider).status(job.provider_task_id)
     except ProviderError as err:

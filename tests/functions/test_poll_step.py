@@ -355,16 +355,19 @@ def test_status_request_refused_as_invalid_fails_the_job(scene: Scene) -> None:
 def test_first_wait_follows_the_providers_estimate(scene: Scene) -> None:
     created = scene.clock()
     job = scene.job("pixwith", status=JobStatus.QUEUED, provider_estimate_seconds=150)
-    scene.router.post(PIXWITH_STATUS).respond(200, json=provider_json("pixwith", "status_processing"))
+    status = scene.router.post(PIXWITH_STATUS).respond(200, json=provider_json("pixwith", "status_processing"))
 
     scene.clock.advance(15)  # the state machine's first wait
     first = poll(job.id)
+    asked_before_the_estimate = status.call_count
     scene.clock.advance(first["wait_seconds"])
     second = poll(job.id, polls=first["polls"])
 
-    assert first["wait_seconds"] == 135  # ready 150 s after creation, asked at 15 s
+    assert asked_before_the_estimate == 0  # the provider said 150 s: no status call before that
+    assert (first["wait_seconds"], first["polls"]) == (135, 0)  # ready 150 s after creation, checked at 15 s
     assert scene.clock() == created + timedelta(seconds=150)
-    assert_backoff(second["wait_seconds"], 2)  # the estimate has passed: plain backoff from here
+    assert status.call_count == 1
+    assert_backoff(second["wait_seconds"], 1)  # the estimate has passed: plain backoff from here
 
 
 def test_pixwith_estimate_recorded_at_submit_sets_the_wait_after_the_first_poll(scene: Scene) -> None:
@@ -393,7 +396,7 @@ def test_pixwith_estimate_recorded_at_submit_sets_the_wait_after_the_first_poll(
         150,
     )
     assert started == {"job_id": job.id, "wait_seconds": MIN_WAIT, "polls": 0}
-    assert (first["status"], first["done"]) == ("running", False)
+    assert (first["status"], first["done"], first["polls"]) == ("queued", False, 0)  # not asked before 150 s
     assert first["wait_seconds"] == 150 - MIN_WAIT
 
 
