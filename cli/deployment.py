@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.names import STACK_NAME
 from shared import aws
 from shared.settings import env_name
 
-DEFAULT_STACK = "KlingRelay"
+DEFAULT_STACK = STACK_NAME
 
 
 class DeploymentNotFound(Exception):

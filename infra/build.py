@@ -15,10 +15,10 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from infra.config import RelayConfig
+from infra.names import STACK_NAME
 from infra.stack import KlingRelayStack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STACK_NAME = "KlingRelay"
 
 
 def cdk_json_context(repo_root: Path = REPO_ROOT) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from constructs import Construct
 from infra import layer_cache
 from infra.bundling import FunctionSourceBundler, LayerBundler, layer_asset_hash
 from infra.nag import acknowledge
+from shared.observability import NAMESPACE, SERVICE
 from shared.settings import env_name
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -27,8 +28,8 @@ XRAY_REASON = (
 )
 
 POWERTOOLS_ENVIRONMENT: Mapping[str, str] = {
-    "POWERTOOLS_SERVICE_NAME": "kling-relay",
-    "POWERTOOLS_METRICS_NAMESPACE": "KlingRelay",
+    "POWERTOOLS_SERVICE_NAME": SERVICE,
+    "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
 

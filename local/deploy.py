@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.names import STACK_NAME
 from local.template import ACCOUNT_ID, REGION, Resolver, Template, UnresolvableError, references
 
 Clients = Callable[[str], Any]
@@ -53,7 +54,7 @@ def moto_supported_types(types: set[str]) -> set[str]:
 
 
 class StackDeployer:
-    def __init__(self, template: Template, clients: Clients, stack_name: str = "KlingRelay") -> None:
+    def __init__(self, template: Template, clients: Clients, stack_name: str = STACK_NAME) -> None:
         self.template = template
         self.clients = clients
         self.stack_name = stack_name

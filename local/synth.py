@@ -12,12 +12,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from infra.names import STACK_NAME
 from infra.packaging import function_sources
 from local.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".build" / "local-synth"
-STACK = "KlingRelay"
+STACK = STACK_NAME
 # Everything the synthesized template depends on.
 INPUTS = (
     "app.py",

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.names import STACK_NAME
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 PSEUDO = {
@@ -16,7 +18,7 @@ PSEUDO = {
     "AWS::Region": REGION,
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "KlingRelay",
+    "AWS::StackName": STACK_NAME,
     "AWS::NoValue": None,
 }
 
