@@ -1,0 +1,252 @@
+"""Generated requests against the local API, from the OpenAPI document it serves (`GET /v1/openapi.json`).
+
+Every operation gets positive and negative cases (schemathesis strategies driven by Hypothesis), once
+with a real API key and once without one. Each answer must not be a server error, must use a status
+code the document lists for the operation, and must match the documented content type and body schema.
+`--fuzz-examples` sets the cases per operation and mode (small in `make test`, large in `make fuzz`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import APIOperation, BaseSchema, GenerationMode, Response
+from schemathesis import Case as AnyCase
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from cli.client import RelayClient
+from local.stack import LocalOptions, LocalStack, NewKey
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.e2e]
+
+Operation = APIOperation[Any, Any, Any, Any]
+Case = AnyCase[Operation]
+
+OPERATIONS = [
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{job_id}"),
+    ("POST", "/jobs/{job_id}/cancel"),
+    ("GET", "/providers"),
+]
+PUBLIC = {("GET", "/providers")}
+JOB_PATHS = {"/jobs/{job_id}", "/jobs/{job_id}/cancel"}
+# GET /providers takes no input at all, so there is nothing to make invalid.
+CASES = [
+    pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
+    for method, path in OPERATIONS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if not (mode is GenerationMode.NEGATIVE and (method, path) == ("GET", "/providers"))
+]
+URL_FIELDS = ("first_frame_url", "last_frame_url", "webhook_url")
+
+# Finding: these operations answer 200 with a job or a page of jobs, but the served document lists no
+# 200 for them (functions/api/handler.py declares `responses=ERRORS` on them, and Powertools adds its
+# default 200 only when no responses are given). Until the document lists it, a 200 from them is checked
+# here against the schema it should name; every other status still goes through status_code_conformance.
+# test_every_success_answer_is_documented (strict xfail) fails as soon as the document is fixed, and then
+# this map and its use go.
+UNDOCUMENTED_SUCCESS = {
+    ("GET", "/jobs"): "JobPage",
+    ("GET", "/jobs/{job_id}"): "JobView",
+    ("POST", "/jobs/{job_id}/cancel"): "JobView",
+}
+CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def loopback_only() -> Iterator[None]:
+    """Name resolution, and so every outbound connection, limited to loopback while the stack runs.
+
+    Generated webhook and frame URLs may name any host (and `confine_urls` cannot parse every string the
+    API might accept); the functions run in this process, and their URL guard lets public addresses
+    through, so without this a lookup or a connection could leave the machine.
+    """
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if not _is_loopback(name.strip("[]").rstrip(".").lower()):
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: not resolved in the fuzz suite (loopback only)")
+        return real(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", resolve)
+        yield
+
+
+@pytest.fixture(scope="module")
+def stack(loopback_only: None) -> Iterator[LocalStack]:
+    with LocalStack(LocalOptions(job_seconds=1.0)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api_key(stack: LocalStack) -> NewKey:
+    return stack.create_api_key("fuzz")
+
+
+@pytest.fixture(scope="module")
+def api_schema(stack: LocalStack) -> BaseSchema:
+    schema = schemathesis.openapi.from_url(f"{stack.base_url}/openapi.json")
+    schema.config.update(base_url=stack.base_url)
+    return schema
+
+
+@pytest.fixture(scope="module")
+def job_ids(stack: LocalStack, api_key: NewKey) -> list[str]:
+    """Jobs of the fuzzing tenant, so the job routes are also asked about jobs that exist."""
+    api = RelayClient(stack.base_url, api_key.api_key)
+    return [api.submit({"provider": provider, "prompt": f"fuzz {provider}"})["id"] for provider in ("kie", "pixwith")]
+
+
+@pytest.fixture(scope="module")
+def statuses() -> Counter[tuple[str, str, str, int]]:
+    """(pass, method, path, status) -> answers, to show how deep the generated cases reached."""
+    return Counter()
+
+
+def confine_urls(case: Case, stack: LocalStack) -> None:
+    """Point the host of a generated URL field at the provider emulator, keeping the rest of the URL."""
+    assert stack.emulator is not None
+    if not isinstance(case.body, dict):
+        return
+    target = urlsplit(stack.emulator.base_url).netloc
+    for field in URL_FIELDS:
+        value = case.body.get(field)
+        if not isinstance(value, str):
+            continue
+        try:
+            parts = urlsplit(value)
+            has_host = bool(parts.hostname)
+        except ValueError:
+            continue
+        if has_host:
+            case.body[field] = urlunsplit(parts._replace(netloc=target))
+
+
+def validate(case: Case, response: Response, schema: BaseSchema, headers: dict[str, str]) -> None:
+    key = (case.method.upper(), case.operation.path)
+    if response.status_code == 200 and key in UNDOCUMENTED_SUCCESS:
+        case.validate_response(response, checks=CHECKS, headers=headers)
+        document = schema.raw_schema
+        body_schema = {"$ref": f"#/components/schemas/{UNDOCUMENTED_SUCCESS[key]}", **document}
+        jsonschema.Draft202012Validator(body_schema).validate(response.json())
+        return
+    case.validate_response(response, checks=[*CHECKS, status_code_conformance], headers=headers)
+
+
+def fuzz(
+    operation: Operation,
+    mode: GenerationMode,
+    examples: int,
+    job_ids: list[str],
+    send: Callable[[Case], None],
+) -> None:
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(case=operation.as_strategy(generation_mode=mode), existing=st.none() | st.sampled_from(job_ids))
+    def run(case: Case, existing: str | None) -> None:
+        # Positive cases name jobs that exist half of the time; negative ones keep their broken ids.
+        if mode is GenerationMode.POSITIVE and operation.path in JOB_PATHS and existing is not None:
+            case.path_parameters = {**(case.path_parameters or {}), "job_id": existing}
+        send(case)
+
+    run()
+
+
+def test_the_document_lists_exactly_the_fuzzed_operations(api_schema: BaseSchema) -> None:
+    paths = api_schema.raw_schema["paths"]
+    listed = {(method.upper(), path) for path, operations in paths.items() for method in operations}
+    assert listed == set(OPERATIONS)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="functions/api/handler.py: GET /jobs, GET /jobs/{job_id} and POST /jobs/{job_id}/cancel pass "
+    "responses=ERRORS, so the document lists no 200 (nor JobPage/JobView) for them",
+)
+@pytest.mark.parametrize(("method", "path"), sorted(UNDOCUMENTED_SUCCESS))
+def test_every_success_answer_is_documented(api_schema: BaseSchema, method: str, path: str) -> None:
+    responses = api_schema.raw_schema["paths"][path][method.lower()]["responses"]
+    assert "200" in responses, f"{method} {path} documents only {sorted(responses)}"
+    assert UNDOCUMENTED_SUCCESS[(method, path)] in str(responses["200"])
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), CASES)
+def test_with_an_api_key(
+    api_schema: BaseSchema,
+    stack: LocalStack,
+    api_key: NewKey,
+    job_ids: list[str],
+    statuses: Counter[tuple[str, str, str, int]],
+    fuzz_examples: int,
+    method: str,
+    path: str,
+    mode: GenerationMode,
+) -> None:
+    headers = {"Authorization": f"Bearer {api_key.api_key}"}
+
+    def send(case: Case) -> None:
+        confine_urls(case, stack)
+        response = case.call(headers=headers)
+        statuses["key", method, path, response.status_code] += 1
+        validate(case, response, api_schema, headers)
+
+    fuzz(api_schema[path][method], mode, fuzz_examples, job_ids, send)
+
+    answered = {status for (auth, m, p, status) in statuses if (auth, m, p) == ("key", method, path)}
+    if mode is GenerationMode.POSITIVE:
+        # Valid requests must get past the gateway's and the handler's validation at least once.
+        assert answered & {200, 202}, f"{method} {path}: no valid request succeeded: {sorted(answered)}"
+
+
+@pytest.mark.parametrize("credentials", ["none", "unknown key"])
+@pytest.mark.parametrize(("method", "path", "mode"), CASES)
+def test_without_a_valid_api_key(
+    api_schema: BaseSchema,
+    stack: LocalStack,
+    job_ids: list[str],
+    fuzz_examples: int,
+    method: str,
+    path: str,
+    mode: GenerationMode,
+    credentials: str,
+) -> None:
+    headers = {} if credentials == "none" else {"Authorization": "Bearer kr_" + "x" * 43}
+
+    def send(case: Case) -> None:
+        confine_urls(case, stack)
+        response = case.call(headers=headers)
+        validate(case, response, api_schema, headers)
+        if (method, path) not in PUBLIC:
+            assert response.status_code == 401, f"{method} {case.formatted_path}: {response.status_code}"
+
+    fuzz(api_schema[path][method], mode, fuzz_examples, job_ids, send)
