@@ -33,6 +33,7 @@ from shared.repository import schema
 from shared.repository.codec import to_attributes
 from shared.repository.jobs import JobRepository
 from shared.runtime import Runtime
+from tests.reliability.invariants import Expect, Findings, check_jobs
 
 # Short jobs; callbacks land before the first poll of a callback provider (as the 90 s wait does in
 # production), and emulator callback retries (1, 2, 4 s) shrink tenfold so forged ones end quickly.
@@ -175,6 +176,15 @@ class Rig:
             return error
         raise AssertionError(f"expected the submit to be refused; job {job['id']} is {job['status']}")
 
+    def post_job(
+        self, request: Mapping[str, Any], *, key: NewKey | None = None, idempotency_key: str | None = None
+    ) -> httpx.Response:
+        """`POST /jobs` answered as is (status, headers and body), for refusals a test inspects closely."""
+        headers = {"Authorization": f"Bearer {(key or self.key).api_key}"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        return self.http.post(f"{self.base_url}/jobs", json=dict(request), headers=headers)
+
     def wait_terminal(self, job_ids: Sequence[str], timeout: float = JOB_TIMEOUT_SECONDS) -> dict[str, JobRecord]:
         """Each job as stored once it reached a terminal status."""
         deadline = time.monotonic() + timeout
@@ -232,7 +242,7 @@ class Rig:
 
     def callback_url(self, provider: str, job_id: str, token: str | None = None) -> str:
         url = f"{self.base_url}/callbacks/{provider}/{job_id}"
-        return url if token is None else f"{url}?{httpx.QueryParams({'token': token})}"
+        return f"{url}?{httpx.QueryParams({'token': token})}" if token else url
 
     def kie_headers(self, task_id: str, *, timestamp: int | None = None, key: str | None = None) -> dict[str, str]:
         """Kie's signature headers for `task_id` at `timestamp` (now by default), with the stack's key."""
@@ -248,16 +258,29 @@ class Rig:
         *,
         token: str | None = None,
         headers: Mapping[str, str] | None = None,
-        valid_token: bool = True,
     ) -> httpx.Response:
-        """POST to our callback route as a provider would; the job's real token unless one is given."""
-        if token is None and valid_token:
+        """POST to our callback route as a provider would: the job's real token unless one is given
+        (an empty one sends none)."""
+        if token is None:
             token = self.callback_token(job_id)
         content = body if isinstance(body, bytes) else json.dumps(dict(body)).encode()
         return self.http.post(
             self.callback_url(provider, job_id, token),
             content=content,
             headers={"Content-Type": "application/json", **(headers or {})},
+        )
+
+    def provider_callback_body(self, task_id: str) -> dict[str, Any]:
+        """The callback body the provider would send for its task as it is now (the emulator's rendering)."""
+        engine = self.emulator.engine
+        task = engine.find(task_id)
+        assert task is not None, f"the emulator has no task {task_id}"
+        return engine.apis[task.provider].callback_body(engine.snapshot(task))
+
+    def stop_poller(self, job_id: str) -> None:
+        """Stop the job's Step Functions poller, so that only the requests a test makes can move the job."""
+        self.stack.aws.client("stepfunctions").stop_execution(
+            executionArn=self.execution_arn(job_id), cause="reliability test"
         )
 
     def genuine_callback(self, task_id: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -325,6 +348,14 @@ class Rig:
         """Every event delivered so far, after the event sources went idle."""
         self.wait_idle()
         return self.events.drain()
+
+    def findings(self, expected: Mapping[str, Expect]) -> Findings:
+        """The invariants for these jobs, once every event was published (not raising)."""
+        return check_jobs(self.stack, expected, self.settled_events())
+
+    def check(self, expected: Mapping[str, Expect]) -> Findings:
+        """The invariants for these jobs; AssertionError listing every broken one."""
+        return self.findings(expected).require()
 
     def execution_arn(self, job_id: str) -> str:
         machine = self.stack.outputs["StateMachineArn"]
