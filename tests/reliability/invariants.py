@@ -363,6 +363,8 @@ def _check_storage(stack: LocalStack, job: JobRecord, open_uploads: list[str]) -
     problems: list[str] = []
     bucket = stack.outputs["BucketName"]
     s3 = stack.aws.client("s3")
+    if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
+        problems.append("the videos bucket is not versioned, so a second upload of an output would go unseen")
     prefix = f"jobs/{job.tenant_id}/{job.id}/"
     versions, markers = _object_versions(stack, prefix)
     per_key: dict[str, int] = defaultdict(int)
