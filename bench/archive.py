@@ -26,7 +26,7 @@ import httpx
 
 from bench.common import ROOT, GiB, MiB, Report, free_port, median, server_process, table
 from shared.ids import new_job_id
-from shared.models.common import JobStatus, utcnow
+from shared.models.common import JobStatus, ProviderName, utcnow
 from shared.models.job import JobRecord
 from shared.models.request import JobRequest
 from shared.providers.registry import build_provider
@@ -37,7 +37,7 @@ from shared.settings import Settings
 
 TABLE = "bench-archive-jobs"
 BUCKET = "bench-archive-outputs"
-PROVIDER = "aimlapi"  # no callbacks: the task just ends and waits to be fetched
+PROVIDER: ProviderName = "aimlapi"  # no callbacks: the task just ends and waits to be fetched
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 THROUGHPUT_RATIO_TARGET = 0.8
 PEAK_RSS_TARGET_MIB = 128

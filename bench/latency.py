@@ -93,15 +93,14 @@ def summarize(phase: Phase) -> dict[str, Any]:
     out: dict[str, Any] = {"jobs": len(phase.jobs), "seconds": round(phase.seconds, 1), "groups": {}}
     for name, jobs in groups.items():
         measured = [m for m in (_event_latency(j) for j in jobs) if m is not None]
+        archiving = [j.first_event("job.archiving") for j in jobs]
         if not measured:
             continue
         out["groups"][name] = {
             "published": _distribution([m[0] for m in measured]),
             "stored": _distribution([m[1] for m in measured]),
             "stored_to_published": _distribution([m[2] for m in measured]),
-            "completed_by": sorted(
-                {str(j.first_event("job.archiving").completed_by) for j in jobs if j.first_event("job.archiving")}
-            ),  # type: ignore[union-attr]
+            "completed_by": sorted({str(e.completed_by) for e in archiving if e is not None}),
             "statuses": sorted({j.status for j in jobs}),
         }
     out["problems"] = phase.problems

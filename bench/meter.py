@@ -14,8 +14,8 @@ import base64
 import math
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,36 +34,31 @@ class Tally:
     """Everything counted, by function short name (api, poll, ...)."""
 
     invocations: Counter[str] = field(default_factory=Counter)
-    seconds: Counter[str] = field(default_factory=Counter)  # billed duration, rounded up to 1 ms
-    gb_seconds: Counter[str] = field(default_factory=Counter)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # billed, 1 ms steps
+    gb_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (function, service, operation)
-    wru: Counter[str] = field(default_factory=Counter)
-    rru: Counter[str] = field(default_factory=Counter)
+    wru: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    rru: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def copy(self) -> Tally:
         return Tally(
             Counter(self.invocations),
-            Counter(self.seconds),
-            Counter(self.gb_seconds),
+            defaultdict(float, self.seconds),
+            defaultdict(float, self.gb_seconds),
             Counter(self.calls),
-            Counter(self.wru),
-            Counter(self.rru),
+            defaultdict(float, self.wru),
+            defaultdict(float, self.rru),
         )
 
     def minus(self, earlier: Tally) -> Tally:
-        def sub(a: Counter[Any], b: Counter[Any]) -> Counter[Any]:
-            out: Counter[Any] = Counter()
-            for key in a.keys() | b.keys():
-                value = a[key] - b[key]
-                if value:
-                    out[key] = value
-            return out
+        def sub(a: Mapping[str, float], b: Mapping[str, float]) -> defaultdict[str, float]:
+            return defaultdict(float, {k: a.get(k, 0.0) - b.get(k, 0.0) for k in a.keys() | b.keys()})
 
         return Tally(
-            sub(self.invocations, earlier.invocations),
+            self.invocations - earlier.invocations,
             sub(self.seconds, earlier.seconds),
             sub(self.gb_seconds, earlier.gb_seconds),
-            sub(self.calls, earlier.calls),
+            self.calls - earlier.calls,
             sub(self.wru, earlier.wru),
             sub(self.rru, earlier.rru),
         )
