@@ -7,21 +7,24 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from functools import cached_property
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from shared import aws
 from shared.errors import ConfigurationError, ProviderUnavailableError
 from shared.models.common import ProviderName, utcnow
-from shared.providers.base import Provider
-from shared.providers.registry import build_provider
-from shared.repository.jobs import JobRepository
-from shared.repository.keys import KeyRepository
-from shared.secrets import ProviderCredentials, SecretStore
 from shared.settings import Settings, get_settings
-from shared.signing import SigningKeys
-from shared.urlguard import Resolver, UrlGuard, guarded_http_client
+
+# What only some functions use (HTTP clients, provider adapters, secrets, the URL guard) is imported
+# where it is first needed, so each function's cold start pays only for what it uses.
+if TYPE_CHECKING:
+    import httpx
+
+    from shared.providers.base import Provider
+    from shared.repository.jobs import JobRepository
+    from shared.repository.keys import KeyRepository
+    from shared.secrets import ProviderCredentials, SecretStore
+    from shared.signing import SigningKeys
+    from shared.urlguard import Resolver, UrlGuard
 
 USER_AGENT = "kling-relay/1"
 
@@ -55,6 +58,8 @@ class Runtime:
 
     @cached_property
     def jobs(self) -> JobRepository:
+        from shared.repository.jobs import JobRepository
+
         self.require("table_name")
         return JobRepository(
             self.settings.table_name,
@@ -65,11 +70,15 @@ class Runtime:
 
     @cached_property
     def keys(self) -> KeyRepository:
+        from shared.repository.keys import KeyRepository
+
         self.require("table_name")
         return KeyRepository(self.settings.table_name, self.client("dynamodb"))
 
     @cached_property
     def secrets(self) -> SecretStore:
+        from shared.secrets import SecretStore
+
         return SecretStore(
             self.settings.provider_secret_name, self.settings.signing_secret_name, self.client("secretsmanager")
         )
@@ -82,10 +91,14 @@ class Runtime:
 
     @cached_property
     def url_guard(self) -> UrlGuard:
+        from shared.urlguard import UrlGuard
+
         return UrlGuard(allow_loopback=self.settings.local_mode, resolver=self._resolver)
 
     @cached_property
     def provider_http(self) -> httpx.Client:
+        import httpx
+
         if self._provider_http is not None:
             return self._provider_http
         timeout = httpx.Timeout(self.settings.provider_read_timeout, connect=self.settings.provider_connect_timeout)
@@ -93,12 +106,18 @@ class Runtime:
 
     def outbound_http(self, *, timeout: float, follow_redirects: bool) -> httpx.Client:
         """A client for app webhooks and result downloads: only addresses the URL guard allows."""
+        import httpx
+
+        from shared.urlguard import guarded_http_client
+
         return guarded_http_client(
             self.url_guard, timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=follow_redirects
         )
 
     def provider(self, name: ProviderName, credentials: ProviderCredentials | None = None) -> Provider:
         """The adapter for `name`; a provider without an API key is unavailable, not an error of the request."""
+        from shared.providers.registry import build_provider
+
         adapter = build_provider(name, self.settings, credentials or self.provider_credentials(), self.provider_http)
         if adapter is None:
             raise ProviderUnavailableError(
