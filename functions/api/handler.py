@@ -40,6 +40,14 @@ ERRORS: dict[int, OpenAPIResponse] = {
 ACCEPTED: dict[int, OpenAPIResponse] = {
     202: OpenAPIResponse(description="Accepted: the job is recorded", content={"application/json": {"model": JobView}})
 }
+# Powertools documents its default 200 only for routes declaring no responses, so routes that declare
+# their errors name their 200 too.
+ONE_JOB: dict[int, OpenAPIResponse] = {
+    200: OpenAPIResponse(description="The job", content={"application/json": {"model": JobView}})
+}
+A_PAGE: dict[int, OpenAPIResponse] = {
+    200: OpenAPIResponse(description="A page of jobs, newest first", content={"application/json": {"model": JobPage}})
+}
 
 app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(allow_origin="*", max_age=600))
 register_error_handlers(app)
@@ -84,7 +92,7 @@ def create_job(request: Annotated[JobRequest, Body()], idempotency_key: Idempote
     return Response(status_code=202, content_type="application/json", body=job_view(rt, outcome.job), headers=headers)
 
 
-@app.get("/jobs", responses=ERRORS, tags=["jobs"])
+@app.get("/jobs", responses={**A_PAGE, **ERRORS}, tags=["jobs"])
 def list_jobs(
     status: Annotated[JobStatus | None, Query()] = None,
     provider: Annotated[ProviderName | None, Query()] = None,
@@ -98,13 +106,13 @@ def list_jobs(
     return page_view(rt, page)
 
 
-@app.get("/jobs/<job_id>", responses=ERRORS, tags=["jobs"])
+@app.get("/jobs/<job_id>", responses={**ONE_JOB, **ERRORS}, tags=["jobs"])
 def get_job(job_id: JobIdPath) -> JobView:
     rt = get_runtime()
     return job_view(rt, rt.jobs.get_for_tenant(tenant_of(app.current_event), job_id))
 
 
-@app.post("/jobs/<job_id>/cancel", responses=ERRORS, tags=["jobs"])
+@app.post("/jobs/<job_id>/cancel", responses={**ONE_JOB, **ERRORS}, tags=["jobs"])
 def cancel(job_id: JobIdPath) -> JobView:
     rt = get_runtime()
     logger.append_keys(job_id=job_id)

@@ -66,7 +66,12 @@ def test_poll_only_providers_complete_by_polling(system: E2E) -> None:
     for job in finished.values():
         assert job["completed_by"] == "poll"
         check_archived(system, job)
-        assert "job.running" in check_events(system, job)
+        # A poll may land after the generation ended (Pixwith and APIMart quote an estimate the poller
+        # waits out), so `running` is seen only when a poll falls inside the generation.
+        assert check_events(system, job) in (
+            ["job.queued", "job.running", "job.archiving", "job.succeeded"],
+            ["job.queued", "job.archiving", "job.succeeded"],
+        )
 
 
 def test_image_to_video_with_first_and_last_frames_and_several_outputs(system: E2E) -> None:
