@@ -138,8 +138,9 @@ class Provider(ABC):
         try:
             return self.parse_submit(response)
         except ProviderError as err:
-            # A success answer we cannot read may still stand for a task the provider created.
-            if err.kind is ErrorKind.RETRYABLE:
+            # A success answer we cannot read may still stand for a task the provider created; an error
+            # the provider stated inside it (Pixwith's refusals come with HTTP 200) created nothing.
+            if err.unreadable:
                 err.maybe_accepted = True
             raise
 
@@ -194,13 +195,9 @@ class Provider(ABC):
         try:
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ProviderError(
-                self.name, ErrorKind.RETRYABLE, "answer is not JSON", http_status=response.status_code
-            ) from exc
+            raise self._unreadable("answer is not JSON", response) from exc
         if not isinstance(data, dict):
-            raise ProviderError(
-                self.name, ErrorKind.RETRYABLE, "answer is not a JSON object", http_status=response.status_code
-            )
+            raise self._unreadable("answer is not a JSON object", response)
         return data
 
     def answered_task_id(self, answered: str | None, asked: str | None, response: httpx.Response) -> str:
@@ -213,11 +210,15 @@ class Provider(ABC):
         return task_id
 
     def malformed(self, what: str, response: httpx.Response | None = None) -> ProviderError:
+        return self._unreadable(f"unexpected answer: {what}", response)
+
+    def _unreadable(self, message: str, response: httpx.Response | None) -> ProviderError:
         return ProviderError(
             self.name,
             ErrorKind.RETRYABLE,
-            f"unexpected answer: {what}",
+            message,
             http_status=response.status_code if response is not None else None,
+            unreadable=True,
         )
 
 

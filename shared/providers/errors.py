@@ -25,6 +25,7 @@ class ProviderError(Exception):
         provider_code: str | None = None,
         retry_after: float | None = None,
         maybe_accepted: bool = False,
+        unreadable: bool = False,
     ) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
@@ -35,6 +36,8 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         # The request reached the provider but no answer came back: it may have created a task.
         self.maybe_accepted = maybe_accepted
+        # A 2xx answer we could not read, as opposed to an error the provider stated in it.
+        self.unreadable = unreadable
 
     @property
     def failover(self) -> bool:

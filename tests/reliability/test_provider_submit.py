@@ -64,8 +64,7 @@ def test_when_no_provider_can_take_the_job_the_answer_is_503_and_a_retry_with_th
 ) -> None:
     prompt = tagged("everyone is down")
     for provider, retry_after in (("vidgo", 120), ("kie", 40), ("aimlapi", None), ("pixwith", 90), ("apimart", None)):
-        # Pixwith answers every error inside HTTP 200; "Credits not enough" is its unavailable answer
-        # (its transient ones are read as interrupted submits: see the strict xfail below).
+        # Pixwith answers every error inside HTTP 200; "Credits not enough" is its unavailable answer.
         status = 402 if provider == "pixwith" else 503
         system.emulator.add_fault(
             "submit_error", provider=provider, match_prompt=prompt, status=status, retry_after=retry_after, times=1
@@ -165,12 +164,6 @@ def test_a_submit_timeout_fails_over_and_the_orphan_tasks_callback_cannot_touch_
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Provider.submit (shared/providers/base.py:142) marks every retryable error raised while parsing a "
-    "2xx answer as maybe_accepted, so Pixwith's explicit refusals inside HTTP 200 ('Too many requests', "
-    "'Internal server error', 'Service under maintenance') are recorded as interrupted submits",
-)
 def test_pixwith_refusing_inside_http_200_is_an_unavailable_provider_not_an_interrupted_submit(system: Rig) -> None:
     tag = tagged("pixwith refuses")
     expected: dict[str, Expect] = {}

@@ -263,6 +263,17 @@ def test_create_answer_without_a_usable_task_id_is_malformed(answer: dict[str, A
     assert caught.value.kind is ErrorKind.RETRYABLE
     assert "unexpected answer" in caught.value.message
     assert message in caught.value.message
+    # A success answer we cannot read may stand for a task Pixwith created.
+    assert caught.value.maybe_accepted
+
+
+@pytest.mark.parametrize("message", ["Too many requests", "Internal server error", "Service under maintenance"])
+def test_transient_refusals_inside_http_200_created_nothing(message: str) -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"code": 0, "message": message}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert not caught.value.maybe_accepted
 
 
 # -- status -----------------------------------------------------------------------------------
