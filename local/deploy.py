@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.names import STACK_NAME
+from local.buckets import UnsupportedBucketProperty, apply_skipped_properties
 from local.template import ACCOUNT_ID, REGION, Resolver, Template, UnresolvableError, references
 
 Clients = Callable[[str], Any]
@@ -119,6 +120,7 @@ class StackDeployer:
         self._create_stack(ours | set(served))
         for name in sorted(ours - early):
             self._create(name)
+        self._configure_buckets(ours | set(served))  # after the bucket policies: logging needs the log bucket's
 
     def _bootstrap(self, assets: dict[str, bytes]) -> None:
         ssm = self.clients("ssm")
@@ -170,6 +172,19 @@ class StackDeployer:
         for item in cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
             if item.get("PhysicalResourceId"):
                 self.physical[item["LogicalResourceId"]] = item["PhysicalResourceId"]
+
+    def _configure_buckets(self, excluded: set[str]) -> None:
+        s3 = self.clients("s3")
+        for name, resource in self.template.of_type("AWS::S3::Bucket").items():
+            if name in excluded:
+                continue
+            properties = self.resolve(resource.get("Properties", {}))
+            try:
+                applied = apply_skipped_properties(s3, self.physical[name], properties)
+            except UnsupportedBucketProperty as exc:
+                raise DeployError(f"{name}: {exc}") from exc
+            if applied:
+                self.notes.append(f"{name} (AWS::S3::Bucket): {', '.join(applied)} put through the S3 API")
 
     def outputs(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
         found = dict(overrides or {})

@@ -1,10 +1,10 @@
 """Copying a finished job's videos from the provider into our bucket.
 
-Each result URL is streamed into an S3 multipart upload part by part, so memory stays at about
-one part whatever the video's size; its SHA-256 is computed on the way and stored as an object
-tag. A failed upload is aborted (no partial object). A second run finds the tagged objects and
-uploads nothing again. Source problems (expired URL, not a video, too large) fail the job with a
-clear error; our own storage problems are raised so the stream retries the record.
+Each result URL is streamed into an S3 multipart upload (a few parts in flight while the download is
+read on), so memory stays at a few parts whatever the video's size; its SHA-256 is computed on the way
+and stored as an object tag. A failed upload is aborted (no partial object). A second run finds the
+stored objects and uploads nothing again. Source problems (expired URL, not a video, too large) fail
+the job with a clear error; our own storage problems are raised so the stream retries the record.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from shared.models.job import ErrorCode, JobError, JobRecord, StoredOutput
 from shared.observability import logger
 from shared.repository.codec import error_code
 from shared.runtime import Runtime
+from shared.services.multipart import MultipartUpload
 from shared.services.tracking import Change, Decision, settle
 
 CONTENT_TYPE = "video/mp4"
@@ -53,59 +54,26 @@ def output_key(job: JobRecord, index: int) -> str:
     return f"jobs/{job.tenant_id}/{job.id}/output-{index}.mp4"
 
 
-class S3Upload:
-    """One multipart upload: parts are sent as they fill; abort on any failure."""
-
-    def __init__(self, s3: Any, bucket: str, key: str, part_bytes: int, job_id: str) -> None:
-        self.s3, self.bucket, self.key, self.part_bytes = s3, bucket, key, part_bytes
-        created = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType=CONTENT_TYPE, Metadata={"job-id": job_id}
-        )
-        self.upload_id: str = created["UploadId"]
-        self.parts: list[dict[str, Any]] = []
-        self.buffer = bytearray()
-
-    def write(self, chunk: bytes) -> None:
-        self.buffer += chunk
-        while len(self.buffer) >= self.part_bytes:
-            self._send(bytes(self.buffer[: self.part_bytes]))
-            del self.buffer[: self.part_bytes]
-
-    def _send(self, data: bytes) -> None:
-        number = len(self.parts) + 1
-        answer = self.s3.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
-        )
-        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-
-    def complete(self, sha256: str) -> None:
-        if self.buffer or not self.parts:
-            self._send(bytes(self.buffer))
-            self.buffer.clear()
-        self.s3.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
-        )
-        self.s3.put_object_tagging(
-            Bucket=self.bucket, Key=self.key, Tagging={"TagSet": [{"Key": SHA256_TAG, "Value": sha256}]}
-        )
-
-    def abort(self) -> None:
-        try:
-            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-        except ClientError as exc:
-            logger.warning("abort of multipart upload failed", key=self.key, code=error_code(exc))
-
-
 def stream_to_s3(rt: Runtime, http: httpx.Client, url: str, job: JobRecord, key: str) -> Uploaded:
     settings = rt.settings
 
-    def open_upload() -> S3Upload:
-        return S3Upload(rt.client("s3"), settings.bucket_name, key, settings.archive_part_bytes, job.id)
+    def open_upload() -> MultipartUpload:
+        return MultipartUpload(
+            rt.client("s3"),
+            settings.bucket_name,
+            key,
+            part_bytes=settings.archive_part_bytes,
+            in_flight=settings.archive_parts_in_flight,
+            content_type=CONTENT_TYPE,
+            metadata={"job-id": job.id},
+        )
 
     try:
         with http.stream("GET", url) as response:
             _check_response(response, settings.max_video_bytes)
             return _copy(response, open_upload, settings.max_video_bytes)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise SourceError(ErrorCode.RESULT_INVALID, f"the result URL cannot be fetched: {exc}") from exc
     except httpx.TimeoutException as exc:
         raise SourceError(ErrorCode.RESULT_INVALID, "the download timed out", transient=True) from exc
     except httpx.TransportError as exc:
@@ -118,9 +86,9 @@ def stream_to_s3(rt: Runtime, http: httpx.Client, url: str, job: JobRecord, key:
         raise SourceError(ErrorCode.RESULT_INVALID, f"the result URL is not allowed: {exc.message}") from exc
 
 
-def _copy(response: httpx.Response, open_upload: Callable[[], S3Upload], max_bytes: int) -> Uploaded:
+def _copy(response: httpx.Response, open_upload: Callable[[], MultipartUpload], max_bytes: int) -> Uploaded:
     """Body to a multipart upload, hashing on the way; the upload is aborted if anything fails."""
-    upload: S3Upload | None = None
+    upload: MultipartUpload | None = None
     digest = hashlib.sha256()
     total = 0
     try:
@@ -134,7 +102,7 @@ def _copy(response: httpx.Response, open_upload: Callable[[], S3Upload], max_byt
             upload.write(chunk)
         # Content-Length counts the bytes on the wire, which differ from the decoded body under Content-Encoding.
         upload = _require_complete(upload, response.num_bytes_downloaded, response.headers.get("Content-Length"))
-        upload.complete(digest.hexdigest())
+        upload.complete({SHA256_TAG: digest.hexdigest()})
     except BaseException:
         if upload is not None:
             upload.abort()
@@ -152,7 +120,7 @@ def _require_within(total: int, max_bytes: int) -> None:
         raise SourceError(ErrorCode.RESULT_INVALID, f"the result exceeds {max_bytes} bytes")
 
 
-def _require_complete(upload: S3Upload | None, received: int, declared: str | None) -> S3Upload:
+def _require_complete(upload: MultipartUpload | None, received: int, declared: str | None) -> MultipartUpload:
     if upload is None:
         raise SourceError(ErrorCode.RESULT_INVALID, "the result is empty")
     if declared is not None and declared.isdigit() and int(declared) != received:
@@ -179,17 +147,39 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
 
 
 def existing_output(rt: Runtime, key: str) -> Uploaded | None:
-    """An object a previous run finished (it carries its checksum tag), or None."""
+    """An object a previous run stored, or None.
+
+    Only a download that passed every check is ever completed into an object, so an object without its
+    checksum tag is a run that stopped between completing and tagging: it is hashed from S3 and tagged
+    rather than downloaded and stored a second time.
+    """
     s3 = rt.client("s3")
+    bucket = rt.settings.bucket_name
     try:
-        head = s3.head_object(Bucket=rt.settings.bucket_name, Key=key)
-        tags = s3.get_object_tagging(Bucket=rt.settings.bucket_name, Key=key)["TagSet"]
+        head = s3.head_object(Bucket=bucket, Key=key)
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
     except ClientError as exc:
         if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
     sha = next((t["Value"] for t in tags if t["Key"] == SHA256_TAG), None)
-    return Uploaded(bytes=int(head["ContentLength"]), sha256=sha) if sha else None
+    if sha is None:
+        sha = _hash_stored(s3, bucket, key, head.get("VersionId"))
+        s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": SHA256_TAG, "Value": sha}]})
+        logger.info("tagged an output a previous run stored", key=key)
+    return Uploaded(bytes=int(head["ContentLength"]), sha256=sha)
+
+
+def _hash_stored(s3: Any, bucket: str, key: str, version: str | None) -> str:
+    extra = {"VersionId": version} if version else {}
+    body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+    digest = hashlib.sha256()
+    try:
+        for chunk in iter(lambda: body.read(1024 * 1024), b""):
+            digest.update(chunk)
+    finally:
+        body.close()
+    return digest.hexdigest()
 
 
 def archive_one(rt: Runtime, http: httpx.Client, job: JobRecord, index: int, url: str) -> StoredOutput:

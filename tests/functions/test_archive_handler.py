@@ -631,6 +631,30 @@ def test_a_rerun_after_a_crash_before_the_job_write_reuses_the_stored_object(
     assert len(versions) == 1
 
 
+def test_a_rerun_after_a_crash_between_completing_and_tagging_hashes_the_stored_object(
+    cloud: Cloud, jobs: JobRepository, local_rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = cloud.clients["s3"]
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    creates = CallCounter(s3, "create_multipart_upload", monkeypatch)
+    tagging = CallCounter(s3, "put_object_tagging", monkeypatch)
+    tagging.fail_on = {1}
+    with serve(video_reply()) as server:
+        job, record = archiving_job(cloud, jobs, [f"{server.url}/fox.mp4"])
+        assert run(record) == [record["dynamodb"]["SequenceNumber"]]
+        key = object_keys(cloud)[0]
+        assert sha_tag(cloud, key) is None  # completed, never tagged
+        assert run(record) == []
+        assert len(server.received) == 1  # the second run did not download again
+    stored = jobs.get(job.id)
+    assert stored is not None
+    assert stored.status is JobStatus.SUCCEEDED
+    assert stored.outputs[0].sha256 == hashlib.sha256(VIDEO).hexdigest() == sha_tag(cloud, key)
+    assert stored.outputs[0].bytes == len(VIDEO)
+    assert creates.calls == 1
+    assert len(s3.list_object_versions(Bucket=BUCKET).get("Versions", [])) == 1
+
+
 def test_a_job_canceled_while_archiving_keeps_no_object_and_stays_canceled(
     cloud: Cloud, jobs: JobRepository, local_rt: Runtime
 ) -> None:

@@ -128,8 +128,6 @@ class Rig:
     api: RelayClient
     events: EventLog
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30, trust_env=False))
-    # The videos bucket's versioning as the local deployer left it (before `open_rig` applied the template's).
-    bucket_versioning_as_deployed: str | None = None
 
     # -- parts -----------------------------------------------------------------------------------
 
@@ -369,30 +367,10 @@ class Rig:
         return f"invocations/errors per function: {hosts}\nevent sources: {self.stack.events.summary()}"
 
 
-def apply_template_versioning(stack: LocalStack) -> str | None:
-    """Turn on versioning where the template asks for it, as CloudFormation would; returns the videos bucket's
-    versioning status as deployed before that.
-
-    moto's CloudFormation ignores `VersioningConfiguration`, and counting object versions is how the
-    invariants prove that nothing was archived twice.
-    """
-    assert stack.template is not None
-    assert stack.deployer is not None
-    s3 = stack.aws.client("s3")
-    bucket = stack.outputs["BucketName"]
-    deployed: str | None = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-    for name, resource in stack.template.of_type("AWS::S3::Bucket").items():
-        status = resource.get("Properties", {}).get("VersioningConfiguration", {}).get("Status")
-        if status is not None:
-            s3.put_bucket_versioning(Bucket=stack.deployer.physical[name], VersioningConfiguration={"Status": status})
-    return deployed
-
-
 @contextmanager
 def open_rig(options: LocalOptions = DEFAULT_OPTIONS, tenant: str = "reliability") -> Iterator[Rig]:
     """A started local stack with a tenant key and an event subscription; stopped on exit."""
     with LocalStack(options) as stack:
-        versioning = apply_template_versioning(stack)
         key = stack.create_api_key(tenant)
         events = EventLog(stack)
         events.subscribe()
@@ -401,7 +379,6 @@ def open_rig(options: LocalOptions = DEFAULT_OPTIONS, tenant: str = "reliability
             key=key,
             api=RelayClient(stack.base_url, key.api_key),
             events=events,
-            bucket_versioning_as_deployed=versioning,
         )
         rig.reset_faults()
         try:

@@ -79,13 +79,14 @@ def versions_of(rig: Rig, job_id: str) -> list[str]:
     return [str(version["VersionId"]) for version in answer.get("Versions", [])]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local/deploy.py (StackDeployer.deploy, after _create_stack) leaves the videos bucket unversioned: "
-    "moto's CloudFormation ignores VersioningConfiguration, which the template sets",
-)
-def test_the_local_videos_bucket_is_versioned_as_the_template_says(rig: Rig) -> None:
-    assert rig.bucket_versioning_as_deployed == "Enabled"
+def test_the_local_videos_bucket_is_configured_as_the_template_says(rig: Rig) -> None:
+    s3 = rig.stack.aws.client("s3")
+    bucket = rig.stack.outputs["BucketName"]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert [rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] for rule in rules] == [1]
+    blocked = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(blocked.values())
 
 
 def test_s3_failing_in_the_middle_of_an_upload_is_retried_and_archives_once(system: Rig) -> None:
@@ -138,12 +139,6 @@ def test_the_archive_dying_after_storing_the_video_but_before_recording_it_re_ru
     system.check({job["id"]: Expect("succeeded")})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/services/archive.py existing_output (line 192) treats an object stored without its sha256 tag "
-    "as not archived, so a re-run after dying between CompleteMultipartUpload and PutObjectTagging "
-    "downloads and stores the video a second time (two versions of one output)",
-)
 def test_the_archive_dying_between_completing_and_tagging_an_upload_re_runs_without_storing_twice(
     system: Rig,
 ) -> None:
@@ -162,8 +157,12 @@ def test_the_archive_dying_between_completing_and_tagging_an_upload_re_runs_with
     with patched(S3Backend, "put_object_tagging", put_object_tagging):
         job = system.api.submit({"provider": "aimlapi", "prompt": prompt})
         job_ids.append(job["id"])
-        system.wait_terminal([job["id"]])
+        finished = system.wait_terminal([job["id"]])[job["id"]]
     assert trip.failed == 1
+    assert len(versions_of(system, job["id"])) == 1
+    task = system.emulator.task(finished.provider_task_id or "")
+    assert task is not None
+    assert task.downloads == 1, "the re-run hashed the stored object instead of downloading again"
     system.check({job["id"]: Expect("succeeded")})
 
 

@@ -273,12 +273,6 @@ def test_result_urls_pointing_inside_are_never_fetched(system: Rig, monkeypatch:
     system.check({job_id: Expect("failed", error="result_invalid") for job_id in jobs})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/services/archive.py stream_to_s3 (lines 109-118) does not catch httpx.InvalidURL: a result URL "
-    "httpx cannot parse fails the archive record until it is dead-lettered, and the job stays in archiving "
-    "until the poller's archive grace period (30 min) ends it as archive_failed",
-)
 def test_result_urls_that_cannot_be_parsed_fail_the_job_at_once(system: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     urls = [
         OCTAL_METADATA.replace("/hook", "/video.mp4"),
