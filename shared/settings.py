@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     # Archive
     max_video_bytes: int = Field(default=2 * 1024**3, ge=1024, le=50 * 1024**3)
     archive_part_bytes: int = Field(default=8 * 1024**2, ge=5 * 1024**2, le=512 * 1024**2)
+    archive_parts_in_flight: int = Field(default=4, ge=1, le=16)
     download_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     presign_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86_400)
 
