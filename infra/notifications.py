@@ -94,8 +94,7 @@ class Notifications(Construct):
         self.deliver_function.add_event_source(
             sources.SqsEventSource(
                 self.deliveries,
-                batch_size=10,
-                max_batching_window=cdk.Duration.seconds(1),
+                batch_size=10,  # no batching window: a webhook goes out as soon as its message is queued
                 report_batch_item_failures=True,
             )
         )

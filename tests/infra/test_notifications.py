@@ -83,6 +83,7 @@ def test_deliver_consumes_the_queue_with_partial_batch_failures(synth: Synth) ->
 
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.notifications.deliveries), "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MaximumBatchingWindowInSeconds" not in mapping  # a window would delay every webhook by its length
 
 
 def test_every_queue_is_encrypted_ssl_only_and_dead_letters_are_kept_14_days(synth: Synth) -> None:

@@ -94,6 +94,12 @@ def test_failures_are_bounded_and_end_in_a_dead_letter_queue(synth: Synth, funct
     assert props["StartingPosition"] == "TRIM_HORIZON"
 
 
+@pytest.mark.parametrize("function", ["archive", "notify"])
+def test_no_stream_mapping_waits_to_fill_a_batch(synth: Synth, function: str) -> None:
+    # A batching window adds its length to the latency of every job change it carries.
+    assert "MaximumBatchingWindowInSeconds" not in mapping(synth, function)
+
+
 def test_archives_run_in_parallel_and_notifications_in_order(synth: Synth) -> None:
     assert mapping(synth, "archive")["ParallelizationFactor"] == 10
     assert mapping(synth, "notify").get("ParallelizationFactor", 1) == 1
