@@ -16,22 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import boto3.s3.transfer
-from botocore.config import Config
 
 from shared import aws
 from shared.runtime import Runtime
 from shared.services.archive import archive_job
 from shared.settings import Settings
 
-# moto's server answers CompleteMultipartUpload for 1 GiB only after some 20-40 s, in silence (S3 keeps the
-# connection alive with whitespace while it works), past the functions' 30 s read timeout; both workers use
-# the functions' S3 client settings with a longer read timeout.
-S3_READ_TIMEOUT = 600
-
 
 def s3_client() -> Any:
-    functions_config = aws.new_client("s3").meta.config
-    return boto3.client("s3", config=functions_config.merge(Config(read_timeout=S3_READ_TIMEOUT)))
+    """The functions' own S3 client settings, for both workers."""
+    return aws.new_client("s3")
 
 
 def current_rss_kib() -> int:

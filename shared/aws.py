@@ -9,8 +9,9 @@ import boto3
 from botocore.config import Config
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
-# Presigned download links must be SigV4 (SigV2 is deprecated and refused in newer regions).
-_PER_SERVICE = {"s3": Config(signature_version="s3v4")}
+# Presigned download links must be SigV4 (SigV2 is deprecated and refused in newer regions). Completing a
+# multipart upload of a large video can keep S3 working for a while before it answers.
+_PER_SERVICE = {"s3": Config(signature_version="s3v4", read_timeout=120)}
 
 
 def new_client(service: str) -> Any:
