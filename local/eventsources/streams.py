@@ -173,10 +173,6 @@ class StreamMapping(MappingDriver):
         shard.iterator = answer.get("NextShardIterator")
         if shard.iterator is None:
             shard.closed = True
-        elif not raw_records and shard.last_sequence is not None:
-            # moto swaps in a copy of the table (and of its stream) when a transaction fails, and an
-            # open iterator keeps reading the old copy; one opened anew reads the table's current stream.
-            shard.iterator = self._reopen(shard)
         shard.empty_poll_started = None if raw_records else started
         for raw in raw_records:
             self._accept(shard, raw, started)

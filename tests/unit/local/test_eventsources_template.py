@@ -159,7 +159,7 @@ def test_every_mapping_of_the_template_is_driven(system: Deployed) -> None:
     failures_queue, _ = deployed.deployer.template.one("AWS::SQS::Queue", "PipelineArchiveFailures")
     assert archive.destination.arn == deployed.deployer.att(failures_queue, "Arn")
     assert (archive.batch_size, archive.lanes_per_shard, archive.bisect) == (1, 10, True)
-    assert (notify.batch_size, notify.window) == (100, 1.0)
+    assert (notify.batch_size, notify.window) == (100, 0.0)
     # The deployed deliveries queue's RedrivePolicy (which moto applies on receive) dead-letters webhook events.
     assert deliver.max_receive_count == MAX_DELIVERY_ATTEMPTS
     assert all(mapping.running for mapping in mappings)
