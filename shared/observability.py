@@ -8,5 +8,12 @@ SERVICE = "kling-relay"
 NAMESPACE = "KlingRelay"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# Patching every library the X-Ray SDK supports would import each one installed at cold start; AWS calls are
+# traced from the start and HTTP calls from the first HTTP client a function makes (`trace_http`).
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+
+
+def trace_http() -> None:
+    """Trace httpx calls from now on (patching twice is a no-op)."""
+    tracer.patch(modules=("httpx",))

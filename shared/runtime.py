@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from shared import aws
 from shared.errors import ConfigurationError, ProviderUnavailableError
 from shared.models.common import ProviderName, utcnow
+from shared.observability import trace_http
 from shared.settings import Settings, get_settings
 
 # What only some functions use (HTTP clients, provider adapters, secrets, the URL guard) is imported
@@ -99,6 +100,7 @@ class Runtime:
     def provider_http(self) -> httpx.Client:
         import httpx
 
+        trace_http()
         if self._provider_http is not None:
             return self._provider_http
         timeout = httpx.Timeout(self.settings.provider_read_timeout, connect=self.settings.provider_connect_timeout)
@@ -110,6 +112,7 @@ class Runtime:
 
         from shared.urlguard import guarded_http_client
 
+        trace_http()
         return guarded_http_client(
             self.url_guard, timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=follow_redirects
         )
