@@ -8,6 +8,7 @@ Any failure aborts the upload after the parts in flight have settled, so no part
 
 from __future__ import annotations
 
+import contextvars
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -78,7 +79,9 @@ class MultipartUpload:
         while len(self._pending) >= self.in_flight:
             self._collect()
         self._numbered += 1
-        self._pending.append(self._pool.submit(self._send, self._numbered, data))
+        # Each part runs in the caller's context (its runtime, log keys), as if sent from its thread.
+        context = contextvars.copy_context()
+        self._pending.append(self._pool.submit(context.run, self._send, self._numbered, data))
 
     def _collect(self) -> None:
         """Wait for the oldest part in flight; its failure is raised here, in the caller's thread."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError
 from shared.services.multipart import MultipartUpload
 
 PART = 4
+CALLER: ContextVar[str] = ContextVar("caller", default="unset")
 
 
 class FakeS3:
@@ -22,6 +24,7 @@ class FakeS3:
         self.completed: list[dict[str, Any]] | None = None
         self.tags: list[dict[str, str]] | None = None
         self.aborted = False
+        self.contexts: list[str] = []
 
     def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
         return {"UploadId": "u-1"}
@@ -36,6 +39,7 @@ class FakeS3:
             if PartNumber == self.fail_part:
                 raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "UploadPart")
             self.sent[PartNumber] = bytes(Body)
+            self.contexts.append(CALLER.get())
             return {"ETag": f'"etag-{PartNumber}"'}
         finally:
             with self.lock:
@@ -77,6 +81,15 @@ def test_no_more_than_in_flight_parts_are_sent_at_once(in_flight: int) -> None:
     target.complete({})
     assert len(s3.sent) == 12
     assert s3.most_active <= in_flight
+
+
+def test_parts_are_sent_in_the_callers_context() -> None:
+    s3 = FakeS3()
+    CALLER.set("archive of job 1")
+    target = upload(s3, in_flight=2)
+    target.write(b"z" * PART * 3)
+    target.complete({})
+    assert s3.contexts == ["archive of job 1"] * 3
 
 
 def test_an_empty_body_is_one_empty_part() -> None:
