@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -62,6 +63,7 @@ class LocalStack:
         self.outputs: dict[str, str] = {}
         self._moto_invocations: Any = None
         self._log: TextIO | None = None
+        self._unquiet: Callable[[], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -102,8 +104,12 @@ class LocalStack:
         if self.emulator is not None:
             self.emulator.stop()
         self.aws.stop()
+        if self._unquiet is not None:
+            self._unquiet()
+            self._unquiet = None
         if self._log is not None:
             self._log.close()
+            self._log = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -143,16 +149,30 @@ class LocalStack:
         )
 
     def _quiet_functions(self) -> None:
-        """Function logs go to a file (or nowhere), not into the demo's or server's own output."""
+        """Function logs go to a file (or nowhere), not into the demo's or server's own output; `stop` undoes it."""
         import os
 
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         from shared.observability import logger
 
+        handler = logger.registered_handler
+        previous_metrics = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+        previous_level, previous_stream = logger.log_level, getattr(handler, "stream", None)
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+        def restore() -> None:
+            if previous_metrics is None:
+                os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+            else:
+                os.environ["POWERTOOLS_METRICS_DISABLED"] = previous_metrics
+            logger.setLevel(previous_level)
+            if previous_stream is not None:
+                handler.setStream(previous_stream)  # type: ignore[attr-defined]
+
+        self._unquiet = restore
         if self.options.log_file is not None:
             self.options.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.options.log_file.open("a", encoding="utf-8")
-            logger.registered_handler.setStream(self._log)  # type: ignore[attr-defined]
+            handler.setStream(self._log)  # type: ignore[attr-defined]
         else:
             logger.setLevel("ERROR")
 
