@@ -44,12 +44,14 @@ class MultipartUpload:
     def write(self, chunk: bytes) -> None:
         self.buffer += chunk
         while len(self.buffer) >= self.part_bytes:
+            self._make_room()  # before the copy, so no finished part waits in memory for a free sender
             part = self.buffer[: self.part_bytes]  # the one copy each part costs
             del self.buffer[: self.part_bytes]
             self._submit(part)
 
     def complete(self, tags: dict[str, str]) -> None:
         if self.buffer or self._numbered == 0:
+            self._make_room()
             self._submit(self.buffer)
             self.buffer = bytearray()
         while self._pending:
@@ -75,9 +77,11 @@ class MultipartUpload:
         except ClientError as exc:
             logger.warning("abort of multipart upload failed", key=self.key, code=error_code(exc))
 
-    def _submit(self, data: bytearray) -> None:
+    def _make_room(self) -> None:
         while len(self._pending) >= self.in_flight:
             self._collect()
+
+    def _submit(self, data: bytearray) -> None:
         self._numbered += 1
         # Each part runs in the caller's context (its runtime, log keys), as if sent from its thread.
         context = contextvars.copy_context()
