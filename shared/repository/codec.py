@@ -12,6 +12,21 @@ from pydantic import BaseModel
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+# DynamoDB numbers: 38 significant digits, magnitudes from 1E-130 to below 1E+126.
+_SMALLEST = Decimal("1E-130")
+_LARGEST = Decimal("1E+126")
+_DIGITS = 38
+
+
+def _number(text: str) -> Decimal:
+    """A JSON float as a number DynamoDB stores: nearer zero than it can hold is 0 (a float has at most 17
+    significant digits, so precision is never lost); too large to hold is an error, not a silent change."""
+    value = Decimal(text)
+    if value and abs(value) < _SMALLEST:
+        return Decimal(0)
+    if abs(value) >= _LARGEST or len(value.as_tuple().digits) > _DIGITS:
+        raise ValueError(f"{text} cannot be stored as a DynamoDB number")
+    return value
 
 
 def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
@@ -22,7 +37,7 @@ def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
 def model_to_attributes(model: BaseModel) -> dict[str, Any]:
     # A JSON round trip turns datetimes into strings and floats into Decimals, as DynamoDB wants.
     # Unset (None) fields are left out, so `attribute_not_exists`/`if_not_exists` mean "not set".
-    plain = json.loads(model.model_dump_json(exclude_none=True), parse_float=Decimal)
+    plain = json.loads(model.model_dump_json(exclude_none=True), parse_float=_number)
     return to_attributes(plain)
 
 

@@ -378,3 +378,14 @@ def test_a_task_id_the_provider_never_sent_is_not_invented(rt: Runtime, router: 
     assert job.provider_task_id is None
     assert job.status is JobStatus.FAILED
     assert [a.outcome.value for a in job.attempts] == ["interrupted"]
+
+
+def test_a_cfg_scale_too_small_for_dynamodb_is_accepted_and_recorded_as_zero(
+    rt: Runtime, router: respx.MockRouter
+) -> None:
+    # Found by the API fuzz suite: DynamoDB holds no number nearer zero than 1E-130, and storing it was a 500.
+    body = {"prompt": "a fox", "provider": "aimlapi", "cfg_scale": 3.3617718986044146e-198, **FOR_PROVIDER["aimlapi"]}
+    result = call(body)
+    assert result.status == 202, result.body
+    assert stored(rt, result.body["id"]).request.cfg_scale == 0.0
+    assert sent(router, "aimlapi")["cfg_scale"] < 1e-100
