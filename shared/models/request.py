@@ -46,6 +46,14 @@ class JobRequest(BaseModel):
         default_factory=dict, max_length=MAX_METADATA_KEYS, description="Echoed back on the job."
     )
 
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str) -> str:
+        # Control and format characters are not whitespace to the length check, but providers see no prompt.
+        if not any(char.isprintable() and not char.isspace() for char in value):
+            raise ValueError("the prompt must contain visible text")
+        return value
+
     @field_validator("last_frame_url")
     @classmethod
     def _last_frame_needs_first(cls, value: HttpUrl | None, info: ValidationInfo) -> HttpUrl | None:

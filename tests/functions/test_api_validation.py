@@ -100,6 +100,8 @@ def test_malformed_json_is_400(rt: Runtime, cloud: Cloud, router: respx.MockRout
         ({}, "prompt"),
         ({"prompt": ""}, "prompt"),
         ({"prompt": "   "}, "prompt"),
+        ({"prompt": "\u001f"}, "prompt"),  # found by `make fuzz`: a control character only
+        ({"prompt": "\u200b\u2060 \t"}, "prompt"),
         ({"prompt": "p" * 2501}, "prompt"),
         ({"prompt": 42}, "prompt"),
         ({"prompt": "a fox", "negative_prompt": "n" * 2501}, "negative_prompt"),
