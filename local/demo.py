@@ -9,7 +9,6 @@ the SNS events are read back through an SQS subscription. The exit status says w
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -113,32 +112,6 @@ class DemoReport:
         }
 
 
-def _subscribe_events(stack: LocalStack) -> str:
-    sqs, sns = stack.aws.client("sqs"), stack.aws.client("sns")
-    queue_url: str = sqs.create_queue(QueueName="kling-relay-demo-events")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(
-        TopicArn=stack.outputs["TopicArn"],
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    return queue_url
-
-
-def _drain(stack: LocalStack, queue_url: str) -> list[dict[str, Any]]:
-    sqs = stack.aws.client("sqs")
-    events: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not batch:
-            return events
-        for message in batch:
-            event = json.loads(message["Body"])
-            events.append({"id": event["id"], "type": event["type"], "job_id": event["data"]["id"]})
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
 def _verify_outputs(stack: LocalStack, job: dict[str, Any], row: Row) -> None:
     """Archived bytes must equal what the provider served, and match the recorded checksum."""
     assert stack.emulator is not None
@@ -164,7 +137,7 @@ def run_demo(stack: LocalStack, say: Callable[[str], None] = print) -> DemoRepor
     assert stack.emulator is not None
     started = time.monotonic()
     key = stack.create_api_key("demo")
-    events_queue = _subscribe_events(stack)
+    events_queue = stack.subscribe_events("kling-relay-demo-events")
     stack.emulator.add_fault("generation_failed", match_prompt="[moderation-test]", message=FAILURE_MESSAGE)
     api = RelayClient(stack.base_url, key.api_key)
     plan = demo_jobs(stack.emulator.asset_url("first.png"), stack.emulator.asset_url("last.png"))
@@ -184,7 +157,10 @@ def run_demo(stack: LocalStack, say: Callable[[str], None] = print) -> DemoRepor
     rows = [_check(stack, item, *finished[job_id]) for job_id, (item, _) in submitted.items() if job_id in finished]
     if stack.events is not None:
         stack.events.wait_idle(10)
-    events = _drain(stack, events_queue)
+    events = [
+        {"id": event["id"], "type": event["type"], "job_id": event["data"]["id"]}
+        for event in stack.take_events(events_queue)
+    ]
     for row in rows:
         final = f"job.{row.status}"
         count = sum(1 for e in events if e["job_id"] == row.job_id and e["type"] == final)

@@ -193,6 +193,28 @@ class LocalStack:
     def table_name(self) -> str:
         return self.outputs["TableName"]
 
+    def subscribe_events(self, queue_name: str) -> str:
+        """A new SQS queue subscribed to the events topic (raw delivery, as an app would subscribe); its URL."""
+        sqs, sns = self.aws.client("sqs"), self.aws.client("sns")
+        queue_url: str = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=self.outputs["TopicArn"], Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+        )
+        return queue_url
+
+    def take_events(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every event queued now on a `subscribe_events` queue, removed from it."""
+        sqs = self.aws.client("sqs")
+        events: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return events
+            for message in batch:
+                events.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
     def create_api_key(self, tenant: str) -> NewKey:
         repo = KeyRepository(self.table_name, self.aws.client("dynamodb"))
         new = repo.create_key(tenant)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -26,26 +25,11 @@ class EventLog:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def subscribe(self) -> None:
-        sqs, sns = self.stack.aws.client("sqs"), self.stack.aws.client("sns")
-        self.queue_url = sqs.create_queue(QueueName="e2e-events")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(
-            TopicArn=self.stack.outputs["TopicArn"],
-            Protocol="sqs",
-            Endpoint=arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
+        self.queue_url = self.stack.subscribe_events("e2e-events")
 
     def drain(self) -> None:
-        sqs = self.stack.aws.client("sqs")
         with self._lock:
-            while True:
-                batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-                if not batch:
-                    return
-                for message in batch:
-                    self.events.append(json.loads(message["Body"]))
-                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            self.events.extend(self.stack.take_events(self.queue_url))
 
     def for_job(self, job_id: str) -> list[dict[str, Any]]:
         assert self.stack.events is not None

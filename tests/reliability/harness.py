@@ -57,27 +57,13 @@ class EventLog:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def subscribe(self, queue_name: str = "reliability-events") -> None:
-        sqs, sns = self.stack.aws.client("sqs"), self.stack.aws.client("sns")
-        self.queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(
-            TopicArn=self.stack.outputs["TopicArn"],
-            Protocol="sqs",
-            Endpoint=arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
+        self.queue_url = self.stack.subscribe_events(queue_name)
 
     def drain(self) -> list[dict[str, Any]]:
         """Read everything queued now; returns the whole log so far."""
-        sqs = self.stack.aws.client("sqs")
         with self._lock:
-            while True:
-                batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-                if not batch:
-                    return list(self.events)
-                for message in batch:
-                    self.events.append(json.loads(message["Body"]))
-                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            self.events.extend(self.stack.take_events(self.queue_url))
+            return list(self.events)
 
     def for_job(self, job_id: str) -> list[dict[str, Any]]:
         return [event for event in self.drain() if event["data"]["id"] == job_id]
