@@ -7,7 +7,6 @@ It runs in this process so Step Functions tasks can call back into the real hand
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from local.environment import override_environment
 from local.moto_patches import atomic_dynamodb_writes
 from local.template import REGION
 
@@ -43,7 +43,7 @@ class AwsEmulator:
     endpoint_url: str = ""
     _server: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
-    _saved_environment: dict[str, str | None] = field(default_factory=dict)
+    _restore_environment: Callable[[], None] | None = None
 
     def start(self) -> str:
         """Start moto and point this process's AWS SDK at it (endpoint and fake credentials)."""
@@ -58,8 +58,7 @@ class AwsEmulator:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "MOTO_PORT": str(self.port),  # where moto's Step Functions interpreter calls Lambda
         }
-        self._saved_environment = {name: os.environ.get(name) for name in settings}
-        os.environ.update(settings)
+        self._restore_environment = override_environment(settings)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         answer = httpx.post(
@@ -93,12 +92,9 @@ class AwsEmulator:
             httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10)
             self._server.stop()
             self._server = None
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_environment = {}
+        if self._restore_environment is not None:
+            self._restore_environment()
+            self._restore_environment = None
         self._clients.clear()
         from shared import aws
 

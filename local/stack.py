@@ -20,6 +20,7 @@ from local.apigateway import ApiGatewayAdapter
 from local.aws import AwsEmulator
 from local.deploy import StackDeployer
 from local.emulator import ProviderEmulator
+from local.environment import override_environment
 from local.eventsources import EventSources
 from local.functions import FunctionHost, FunctionRegistry, deployed_functions
 from local.synth import asset_archives, synthesize
@@ -155,15 +156,12 @@ class LocalStack:
         from shared.observability import logger
 
         handler = logger.registered_handler
-        previous_metrics = os.environ.get("POWERTOOLS_METRICS_DISABLED")
         previous_level, previous_stream = logger.log_level, getattr(handler, "stream", None)
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        quiet = {} if "POWERTOOLS_METRICS_DISABLED" in os.environ else {"POWERTOOLS_METRICS_DISABLED": "true"}
+        restore_environment = override_environment(quiet)
 
         def restore() -> None:
-            if previous_metrics is None:
-                os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
-            else:
-                os.environ["POWERTOOLS_METRICS_DISABLED"] = previous_metrics
+            restore_environment()
             logger.setLevel(previous_level)
             if previous_stream is not None:
                 handler.setStream(previous_stream)  # type: ignore[attr-defined]
