@@ -24,7 +24,7 @@ from shared.models.job import ErrorCode, JobError, JobRecord, StoredOutput
 from shared.observability import logger
 from shared.repository.codec import error_code
 from shared.runtime import Runtime
-from shared.services.multipart import MultipartUpload
+from shared.services.multipart import MultipartUpload, put_tags
 from shared.services.tracking import Change, Decision, settle
 
 CONTENT_TYPE = "video/mp4"
@@ -165,7 +165,7 @@ def existing_output(rt: Runtime, key: str) -> Uploaded | None:
     sha = next((t["Value"] for t in tags if t["Key"] == SHA256_TAG), None)
     if sha is None:
         sha = _hash_stored(s3, bucket, key, head.get("VersionId"))
-        s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": SHA256_TAG, "Value": sha}]})
+        put_tags(s3, bucket, key, {SHA256_TAG: sha})
         logger.info("tagged an output a previous run stored", key=key)
     return Uploaded(bytes=int(head["ContentLength"]), sha256=sha)
 

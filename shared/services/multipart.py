@@ -57,15 +57,11 @@ class MultipartUpload:
         while self._pending:
             self._collect()
         self._pool.shutdown()
-        self.parts.sort(key=lambda part: part["PartNumber"])
+        # Parts are collected oldest first, so `parts` is already in part-number order.
         self.s3.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
         )
-        self.s3.put_object_tagging(
-            Bucket=self.bucket,
-            Key=self.key,
-            Tagging={"TagSet": [{"Key": name, "Value": value} for name, value in tags.items()]},
-        )
+        put_tags(self.s3, self.bucket, self.key, tags)
 
     def abort(self) -> None:
         for pending in self._pending:
@@ -96,3 +92,9 @@ class MultipartUpload:
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
+
+
+def put_tags(s3: Any, bucket: str, key: str, tags: dict[str, str]) -> None:
+    s3.put_object_tagging(
+        Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": name, "Value": value} for name, value in tags.items()]}
+    )
