@@ -9,13 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-SKIPPED_BY_MOTO = (
-    "VersioningConfiguration",
-    "PublicAccessBlockConfiguration",
-    "LifecycleConfiguration",
-    "LoggingConfiguration",
-)
-
 
 class UnsupportedBucketProperty(ValueError):
     pass

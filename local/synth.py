@@ -18,7 +18,6 @@ from local.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".build" / "local-synth"
-STACK = STACK_NAME
 # Everything the synthesized template depends on.
 INPUTS = (
     "app.py",
@@ -53,7 +52,7 @@ def inputs_digest(root: Path = ROOT) -> str:
 def synthesize(root: Path = ROOT) -> Template:
     """The stack's template, synthesized once per change of its inputs (about 10-25 s when it runs)."""
     final = CACHE / inputs_digest(root)
-    template = final / f"{STACK}.template.json"
+    template = final / f"{STACK_NAME}.template.json"
     if not template.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
         # Synthesize aside and rename into place, so concurrent runs never see half a cloud assembly.
