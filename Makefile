@@ -1,10 +1,15 @@
 # The two front-door commands are `make demo` and `make test`; both install what they need.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The functions' runtime is python3.13 (infra/lambda_defaults.py); the venv that tests and builds run in is
+# the same minor version, so the Python we test is the Python we ship. PYTHON may name the interpreter.
+PYTHON_MINOR := 3.13
+ifndef PYTHON
+PYTHON := $(shell bash scripts/find-python.sh $(PYTHON_MINOR))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements/lambda.txt requirements/dev.txt requirements/constraints.txt pyproject.toml
-PY_STAMP := $(VENV)/.installed
+PY_STAMP := $(VENV)/.installed-$(PYTHON_MINOR)
 NPM_STAMP := node_modules/.installed
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -21,6 +26,9 @@ layer-cache: $(PY_STAMP)
 	$(BIN)/python -m infra.layer_cache
 
 $(PY_STAMP): $(REQS)
+	@test -n "$(PYTHON)" || { echo "Python $(PYTHON_MINOR) is required (the Lambda runtime's version) and was not found: install it (e.g. 'pyenv install $(PYTHON_MINOR)') or run make with PYTHON=/path/to/python$(PYTHON_MINOR)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(PYTHON_MINOR)".split("."))))' || { echo "$(PYTHON) is not Python $(PYTHON_MINOR) (the Lambda runtime's version)" >&2; exit 1; }
+	@if test -x $(BIN)/python && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(PYTHON_MINOR)".split("."))))'; then echo "$(VENV) is another Python than $(PYTHON_MINOR): rebuilding it"; rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt

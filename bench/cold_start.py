@@ -88,7 +88,7 @@ def lambda_environment(function: str, variables: dict[str, str], memory: int) ->
             "AWS_LAMBDA_FUNCTION_NAME": function,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             # Libraries look for it to tell they run in Lambda (the X-Ray SDK then skips its sampler clients).
             "LAMBDA_TASK_ROOT": str(ROOT),
             **variables,

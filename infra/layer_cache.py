@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Must match the functions' runtime (infra.lambda_defaults.RUNTIME; a test keeps them together).
-PYTHON_VERSION = "3.14"
+PYTHON_VERSION = "3.13"
 PLATFORM = "manylinux2014_aarch64"
 REQUIREMENTS = Path("requirements") / "lambda.txt"
 CACHE_ROOT = Path(".build")

@@ -91,7 +91,7 @@ def test_pip_fetches_lambda_platform_wheels_without_dependencies(repo: Path) -> 
     for flag in ("--no-deps", "--only-binary=:all:", "--no-compile"):
         assert flag in command
     assert command[command.index("--platform") + 1] == "manylinux2014_aarch64"
-    assert command[command.index("--python-version") + 1] == "3.14"
+    assert command[command.index("--python-version") + 1] == "3.13"
     assert command[command.index("--implementation") + 1] == "cp"
     assert command[command.index("-r") + 1] == str(repo / "requirements" / "lambda.txt")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from infra import layer_cache
@@ -61,6 +64,18 @@ def test_the_layer_is_built_for_the_functions_runtime() -> None:
     assert layer_cache.PLATFORM.endswith("aarch64")
 
 
+def test_tests_run_on_the_python_the_functions_run(synth: Synth) -> None:
+    functions = synth.of_type("AWS::Lambda::Function").values()
+    runtimes = {function["Properties"]["Runtime"] for function in functions}
+    running = "python{}.{}".format(*sys.version_info[:2])
+    assert runtimes == {running}, (
+        f"the functions run {sorted(runtimes)} but the tests run {running}: "
+        "build the venv with the runtime's Python (make clean && make install)"
+    )
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert f"PYTHON_MINOR := {layer_cache.PYTHON_VERSION}\n" in makefile
+
+
 def test_seven_functions_and_nothing_hard_named(synth: Synth) -> None:
     functions = synth.of_type("AWS::Lambda::Function")
 
@@ -77,7 +92,7 @@ def test_function_defaults(synth: Synth, name: str) -> None:
     props = synth.function(name)
     layer_id = next(iter(synth.of_type("AWS::Lambda::LayerVersion")))
 
-    assert props["Runtime"] == "python3.14"
+    assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["Layers"] == [{"Ref": layer_id}]
@@ -126,7 +141,7 @@ def test_settings_values_point_at_the_stacks_resources(synth: Synth) -> None:
 def test_dependency_layer_targets_the_functions_platform(synth: Synth) -> None:
     (layer,) = synth.of_type("AWS::Lambda::LayerVersion").values()
 
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 

@@ -72,6 +72,7 @@ def test_acknowledged_rules_are_the_expected_ones(report: dict[str, Any]) -> Non
         "AwsSolutions-COG4",
         "AwsSolutions-IAM4",
         "AwsSolutions-IAM5",
+        "AwsSolutions-L1",
         "AwsSolutions-SMG4",
         "AwsSolutions-SQS3",
     }
