@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install layer-cache test lint typecheck unit synth demo serve bench fuzz clean
+.PHONY: install layer-cache test check e2e lint typecheck unit synth demo serve bench fuzz clean
 
 install: $(PY_STAMP) $(NPM_STAMP) layer-cache
 
@@ -46,8 +46,19 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy shared functions infra local cli app.py
 
+# Test tiers. `make check` is the everyday loop (no local stack); `make e2e` drives the whole system on this
+# machine; `make test` (CI) runs every test, then the synth gates.
+CHECK_TESTS := tests/unit tests/functions tests/infra
+E2E_TESTS := tests/e2e tests/reliability tests/fuzz
+
 unit: $(PY_STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile
+
+check: install lint typecheck
+	$(BIN)/python -m pytest -n auto --dist loadfile $(CHECK_TESTS)
+
+e2e: install
+	$(BIN)/python -m pytest -n auto --dist loadfile $(E2E_TESTS)
 
 # Synthesizes with the pinned CLI (which also runs the cdk-nag checks: any unacknowledged finding fails it),
 # then lints the template; .cfnlintrc says which cfn-lint rule is ignored and why.

@@ -1,4 +1,4 @@
-"""`python -m bench [cold_start|archive|latency|cost ...] [--quick]`: run benchmarks, print and save their figures."""
+"""`python -m bench [NAME ...] [--quick]`: run benchmarks (all by default), print and save their figures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bench.common import Report, machine
 
-NAMES = ("cold_start", "archive", "latency", "cost")
+NAMES = ("cold_start", "archive", "latency", "cost", "load")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -46,10 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             report, phases, setup = latency.run(args.quick)
             load = (phases, setup)
-        else:
+        elif name == "cost":
             from bench import cost
 
             report = cost.run(args.quick, load)
+        else:
+            from bench import reliability_load
+
+            report = reliability_load.run(args.quick)
         report.seconds = round(time.monotonic() - started, 1)
         for target in report.targets:
             print(target.line())

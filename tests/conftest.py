@@ -23,6 +23,20 @@ for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
     os.environ.pop(_name, None)
 
 import moto  # noqa: E402  (must be imported before any boto3 client exists)
+import pytest  # noqa: E402
+
+# `make test` runs the reliability load scenario with this many jobs; `make bench` with 300.
+DEFAULT_LOAD_JOBS = 60
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--load-jobs",
+        type=int,
+        default=DEFAULT_LOAD_JOBS,
+        help=f"jobs in tests/reliability/test_load.py: a multiple of 5, at least 50 (default {DEFAULT_LOAD_JOBS})",
+    )
+
 
 pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.jobs", "tests.fixtures.cloud"]
 

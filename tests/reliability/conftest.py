@@ -13,6 +13,14 @@ from local.stack import LocalOptions
 from tests.reliability.harness import DEFAULT_OPTIONS, Rig, open_rig
 
 
+@pytest.fixture(scope="session")
+def load_jobs(pytestconfig: pytest.Config) -> int:
+    jobs = int(pytestconfig.getoption("--load-jobs"))
+    if jobs < 50 or jobs % 5:
+        raise pytest.UsageError(f"--load-jobs must be a multiple of 5 and at least 50, got {jobs}")
+    return jobs
+
+
 @pytest.fixture(scope="module")
 def rig_options() -> LocalOptions:
     return DEFAULT_OPTIONS

@@ -173,11 +173,11 @@ class Received:
 
 class Receiver:
     """A tiny webhook receiver on 127.0.0.1: records every POST and answers the scripted statuses in
-    order (then 200), optionally after a pause."""
+    order (then 200), optionally holding each answer until `hold` is set."""
 
-    def __init__(self, statuses: Iterable[int] = (), pause: float = 0.0) -> None:
+    def __init__(self, statuses: Iterable[int] = (), hold: threading.Event | None = None) -> None:
         self.statuses = list(statuses)
-        self.pause = pause
+        self.hold = hold
         self.received: list[Received] = []
         self._lock = threading.Condition()
         receiver = self
@@ -195,8 +195,8 @@ class Receiver:
                     )
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver._lock.notify_all()
-                if receiver.pause:
-                    time.sleep(receiver.pause)
+                if receiver.hold is not None:
+                    receiver.hold.wait(60)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

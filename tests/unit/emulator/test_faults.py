@@ -27,31 +27,37 @@ def finished_url(client: ProviderClient, prompt: str = "a red fox running throug
 # -- latency ------------------------------------------------------------------------------------
 
 
+def used(control, fault_id: str) -> int:
+    [entry] = [f for f in control("GET", "/faults").json()["faults"] if f["id"] == fault_id]
+    return int(entry["used"])
+
+
 def test_latency_on_submit_only_slows_submits(clients, control):
     client = clients["kie"]
-    add_fault(control, kind="latency", provider="kie", seconds=0.4, on="submit")
+    fault = add_fault(control, kind="latency", provider="kie", seconds=0.4, on="submit")
     started = time.monotonic()
     task_id = client.submit_ok()
     assert time.monotonic() - started >= 0.4
-    started = time.monotonic()
+    assert used(control, fault) == 1
     client.status_json(task_id)
-    assert time.monotonic() - started < 0.3
+    assert used(control, fault) == 1  # the status query took no pause
 
 
 def test_latency_on_status_and_download(clients, control, http):
     client = clients["apimart"]
     _, url = finished_url(client)
-    add_fault(control, kind="latency", seconds=0.3, on="status", times=1)
-    add_fault(control, kind="latency", seconds=0.3, on="download", times=1)
-    started = time.monotonic()
+    on_status = add_fault(control, kind="latency", seconds=0.3, on="status", times=1)
+    on_download = add_fault(control, kind="latency", seconds=0.3, on="download", times=1)
     task_id = client.submit_ok()
-    assert time.monotonic() - started < 0.25
+    assert (used(control, on_status), used(control, on_download)) == (0, 0)  # the submit took no pause
     started = time.monotonic()
     client.status_json(task_id)
     assert time.monotonic() - started >= 0.3
+    assert (used(control, on_status), used(control, on_download)) == (1, 0)
     started = time.monotonic()
     assert http.get(url).status_code == 200
     assert time.monotonic() - started >= 0.3
+    assert (used(control, on_status), used(control, on_download)) == (1, 1)
 
 
 def test_latency_exceeding_a_client_timeout(clients, control):
@@ -206,14 +212,13 @@ def test_result_expired(clients, control, http, status):
 def test_download_slow(clients, control, http):
     client = clients["kie"]
     _, url = finished_url(client)
-    add_fault(control, kind="download_slow", bytes_per_second=10_000, times=1)
+    fault = add_fault(control, kind="download_slow", bytes_per_second=10_000, times=1)
     started = time.monotonic()
     slow = http.get(url)
     elapsed = time.monotonic() - started
     assert elapsed >= len(slow.content) / 10_000 * 0.95  # about 0.57 s for the 5.7 KB file
-    started = time.monotonic()
+    assert used(control, fault) == 1  # used up: the next download is at full speed
     assert http.get(url).content == slow.content
-    assert time.monotonic() - started < 0.3
 
 
 def test_download_truncated_declares_full_length_and_closes_early(clients, control, http):
