@@ -16,12 +16,6 @@ class RelayError(Exception):
         self.message = message
         self.details = details
 
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            error["details"] = self.details
-        return {"error": error}
-
 
 class BadRequestError(RelayError):
     status_code = 400
@@ -85,6 +79,18 @@ class ProviderUnavailableError(RelayError):
     def __init__(self, message: str, *, details: Any = None, retry_after: float | None = None) -> None:
         super().__init__(message, details=details)
         self.retry_after = retry_after
+
+
+class CallbackRejectedError(RelayError):
+    """A provider callback that failed verification; nothing was changed. `reason` is short, safe to log and count."""
+
+    status_code = 401
+    code = "callback_rejected"
+
+    def __init__(self, reason: str, *, status_code: int = 401) -> None:
+        super().__init__(f"callback rejected: {reason}", details={"reason": reason})
+        self.reason = reason
+        self.status_code = status_code
 
 
 class ConfigurationError(RelayError):

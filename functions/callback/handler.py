@@ -11,21 +11,22 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.apigw import body_bytes, error_response, register_error_handlers
+from shared.errors import CallbackRejectedError
 from shared.observability import logger, metrics, tracer
 from shared.runtime import get_runtime
-from shared.services.callbacks import CallbackRejected, CallbackResult, handle_callback
+from shared.services.callbacks import CallbackResult, handle_callback
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
 
 
-def _rejected(exc: CallbackRejected) -> Response[Any]:
+def _rejected(exc: CallbackRejectedError) -> Response[Any]:
     metrics.add_metric(name="CallbacksRejected", unit=MetricUnit.Count, value=1)
     logger.warning("callback rejected", reason=exc.reason)
-    return error_response(exc.status_code, exc.code, exc.message, {"reason": exc.reason})
+    return error_response(exc.status_code, exc.code, exc.message, exc.details)
 
 
-app.exception_handler(CallbackRejected)(_rejected)
+app.exception_handler(CallbackRejectedError)(_rejected)
 
 
 @app.post("/callbacks/<provider>/<job_id>")

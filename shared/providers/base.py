@@ -17,12 +17,12 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import UnsupportedRequestError
+from shared.errors import CallbackRejectedError, UnsupportedRequestError
 from shared.models.common import ProviderName, utcnow
 from shared.models.job import Cost
 from shared.models.request import JobRequest
 from shared.providers.capabilities import Capabilities, Violation
-from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError, kind_for_status
+from shared.providers.errors import ErrorKind, ProviderError, kind_for_status
 from shared.settings import ProviderEndpoint
 
 

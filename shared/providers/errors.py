@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.errors import RelayError
 from shared.models.common import ProviderName
 
 
@@ -14,7 +15,13 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"  # the provider does not know the task
 
 
-class ProviderError(Exception):
+class ProviderError(RelayError):
+    """A provider call that did not give us what we asked for. Services turn it into the job's outcome; one that
+    escapes to an HTTP handler is a 502."""
+
+    status_code = 502
+    code = "provider_error"
+
     def __init__(
         self,
         provider: ProviderName,
@@ -48,14 +55,6 @@ class ProviderError(Exception):
     def retryable(self) -> bool:
         """Asking this provider again later may work."""
         return self.kind is ErrorKind.RETRYABLE
-
-
-class CallbackRejectedError(Exception):
-    """An inbound provider callback that failed verification. `reason` is safe to log and count."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def kind_for_status(status: int) -> ErrorKind:

@@ -15,12 +15,13 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.errors import CallbackRejectedError
 from shared.models.common import AspectRatio, ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, error_text
 from shared.providers.capabilities import Capabilities
-from shared.providers.errors import CallbackRejectedError, ProviderError
+from shared.providers.errors import ProviderError
 from shared.providers.kie_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_kie_signature
 from shared.providers.parsing import first_error, load_callback_json
 from shared.settings import ProviderEndpoint

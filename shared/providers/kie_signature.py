@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 
-from shared.providers.errors import CallbackRejectedError
+from shared.errors import CallbackRejectedError
 
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 SIGNATURE_HEADER = "X-Webhook-Signature"

@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
-from shared.providers.errors import CallbackRejectedError
+from shared.errors import CallbackRejectedError
 
 T = TypeVar("T")
 

@@ -13,11 +13,12 @@ from urllib.parse import quote, unquote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.errors import CallbackRejectedError
 from shared.models.common import AspectRatio, ProviderName
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, clamp_progress, error_text
 from shared.providers.capabilities import Capabilities
-from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
+from shared.providers.errors import ErrorKind, ProviderError
 from shared.providers.parsing import first_error, load_callback_json
 
 MODEL = "kling-2.6"

@@ -25,7 +25,7 @@ from shared.observability import logger
 from shared.repository.codec import error_code
 from shared.runtime import Runtime
 from shared.services.multipart import MultipartUpload, put_tags
-from shared.services.tracking import Change, Decision, settle
+from shared.services.transitions import Change, Decision, settle
 
 CONTENT_TYPE = "video/mp4"
 ACCEPTED_TYPES = ("video/", "application/octet-stream", "binary/octet-stream", "application/mp4")

@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.errors import NotFoundError, PayloadTooLargeError, RelayError, UnauthorizedError
+from shared.errors import CallbackRejectedError, NotFoundError, PayloadTooLargeError, UnauthorizedError
 from shared.models.common import PROVIDER_NAMES, JobStatus
 from shared.models.job import JobRecord
 from shared.observability import logger
-from shared.providers.errors import CallbackRejectedError, ProviderError
+from shared.providers.errors import ProviderError
 from shared.providers.registry import capabilities
 from shared.runtime import Runtime
-from shared.services.tracking import observe
+from shared.services.transitions import observe
 
 
 class CallbackResult(StrEnum):
@@ -35,18 +35,6 @@ class CallbackOutcome:
     job: JobRecord
 
 
-class CallbackRejected(RelayError):
-    """A callback that failed verification. `reason` is counted in metrics; nothing was changed."""
-
-    status_code = 401
-    code = "callback_rejected"
-
-    def __init__(self, reason: str, status_code: int = 401) -> None:
-        super().__init__(f"callback rejected: {reason}")
-        self.reason = reason
-        self.status_code = status_code
-
-
 def handle_callback(
     rt: Runtime,
     provider: str,
@@ -58,23 +46,20 @@ def handle_callback(
     if len(body) > rt.settings.max_callback_bytes:
         raise PayloadTooLargeError(f"callback bodies are limited to {rt.settings.max_callback_bytes} bytes")
     if provider not in PROVIDER_NAMES or not capabilities(provider).callbacks:
-        raise CallbackRejected("unknown_provider", status_code=404)
+        raise CallbackRejectedError("unknown_provider", status_code=404)
     if not rt.signing_keys().callback_token_valid(job_id, token):
-        raise CallbackRejected("bad_token")
+        raise CallbackRejectedError("bad_token")
     job = rt.jobs.get(job_id)
     if job is None:
         raise NotFoundError(f"no job {job_id}")
     if job.provider != provider:
-        raise CallbackRejected("wrong_provider")
+        raise CallbackRejectedError("wrong_provider")
 
     adapter = rt.provider(job.provider)
-    try:
-        adapter.verify_callback(body, headers, now=rt.clock().timestamp())
-        hint = adapter.parse_callback(body, headers)
-    except CallbackRejectedError as exc:
-        raise CallbackRejected(exc.reason) from exc
+    adapter.verify_callback(body, headers, now=rt.clock().timestamp())
+    hint = adapter.parse_callback(body, headers)
     if job.provider_task_id is not None and hint.task_id != job.provider_task_id:
-        raise CallbackRejected("wrong_task")
+        raise CallbackRejectedError("wrong_task")
 
     if job.terminal:
         return CallbackOutcome(CallbackResult.IGNORED, job)

@@ -14,7 +14,7 @@ from shared.models.job import ErrorCode, JobError, JobRecord
 from shared.observability import logger
 from shared.repository.codec import error_code
 from shared.runtime import Runtime
-from shared.services.tracking import Change, settle
+from shared.services.transitions import Change, settle
 
 
 def cancel_job(rt: Runtime, tenant_id: str, job_id: str) -> JobRecord:

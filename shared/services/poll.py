@@ -17,7 +17,7 @@ from shared.models.job import Attempt, AttemptOutcome, ErrorCode, JobError, JobR
 from shared.observability import logger
 from shared.providers.errors import ErrorKind, ProviderError
 from shared.runtime import Runtime
-from shared.services.tracking import Change, Decision, observe, settle
+from shared.services.transitions import Change, Decision, observe, settle
 from shared.settings import Settings
 
 JITTER = 0.2

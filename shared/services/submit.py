@@ -28,7 +28,7 @@ from shared.repository.jobs import IdempotencyClaim
 from shared.runtime import Runtime
 from shared.secrets import ProviderCredentials
 from shared.services.routing import candidates
-from shared.services.tracking import Change, Decision, settle
+from shared.services.transitions import Change, Decision, settle
 
 # Time kept back from the caller's budget for recording the outcome after the last provider call.
 RESERVE_SECONDS = 2.0

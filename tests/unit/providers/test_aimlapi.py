@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.errors import UnsupportedRequestError
+from shared.errors import CallbackRejectedError, UnsupportedRequestError
 from shared.models.common import utcnow
 from shared.models.request import JobRequest
 from shared.providers.aimlapi import AimlapiProvider
 from shared.providers.base import ProviderState
-from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
+from shared.providers.errors import ErrorKind, ProviderError
 from shared.settings import DEFAULT_BASE_URLS, ProviderEndpoint
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "providers" / "aimlapi"

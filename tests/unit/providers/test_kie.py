@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.errors import UnsupportedRequestError
+from shared.errors import CallbackRejectedError, UnsupportedRequestError
 from shared.models.common import utcnow
 from shared.models.request import JobRequest
 from shared.providers.base import ProviderState
-from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
+from shared.providers.errors import ErrorKind, ProviderError
 from shared.providers.kie import KieProvider
 from shared.providers.kie_signature import sign_kie_callback
 from shared.settings import ProviderEndpoint

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.providers.errors import CallbackRejectedError
+from shared.errors import CallbackRejectedError
 from shared.providers.kie_signature import sign_kie_callback, verify_kie_signature
 
 KEY = "secret"

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.errors import UnsupportedRequestError
+from shared.errors import CallbackRejectedError, UnsupportedRequestError
 from shared.models.common import utcnow
 from shared.models.request import JobRequest
 from shared.providers.base import ProviderState
-from shared.providers.errors import CallbackRejectedError, ErrorKind, ProviderError
+from shared.providers.errors import ErrorKind, ProviderError
 from shared.providers.vidgo import VidgoProvider
 from shared.settings import ProviderEndpoint
 

@@ -1,4 +1,4 @@
-"""Turning what a provider reports into a stored job change, safely under races.
+"""Job transitions: turning what a provider reports, or any other decision, into one conditional stored change.
 
 Every change is decided from the job as last read and written conditionally; when another writer
 got there first, the job is re-read and the decision made again. So duplicate, late and

@@ -1,4 +1,4 @@
-"""Provider reports applied through `tracking.observe` in any order, from fresh or stale reads.
+"""Provider reports applied through `transitions.observe` in any order, from fresh or stale reads.
 
 Whatever the interleaving (queued, running, succeeded, failed, canceled, unknown, with repeats,
 about our task or another), the stored job never moves backwards, never leaves a terminal state,
@@ -17,7 +17,7 @@ from shared.models.common import JobStatus
 from shared.models.job import JobRecord
 from shared.providers.base import ProviderState, TaskStatus
 from shared.repository.jobs import JobRepository
-from shared.services.tracking import observe
+from shared.services.transitions import observe
 from tests.fixtures.jobs import build_job
 
 TASK = "task-ours"
@@ -97,7 +97,7 @@ def test_any_interleaving_of_reports_only_moves_the_job_forward(
 
 def check_step(previous: JobRecord, stored: JobRecord, report: TaskStatus) -> None:
     assert not previous.terminal, "a terminal job changed"
-    assert previous.status is not JobStatus.ARCHIVING, "tracking touched an archiving job"
+    assert previous.status is not JobStatus.ARCHIVING, "a provider report touched an archiving job"
     assert rank(stored.status) >= rank(previous.status), f"{previous.status} -> {stored.status}"
     if previous.provider_task_id is not None:
         assert stored.provider_task_id == previous.provider_task_id
@@ -111,7 +111,7 @@ def check_step(previous: JobRecord, stored: JobRecord, report: TaskStatus) -> No
         assert report.state is ProviderState.SUCCEEDED
         assert stored.result_urls == report.result_urls != ()
     if stored.terminal:
-        assert stored.status is JobStatus.FAILED  # tracking only ever ends a job as failed
+        assert stored.status is JobStatus.FAILED  # a provider report only ever ends a job as failed
         assert report.state.terminal
         assert stored.error is not None
         assert stored.completed_at is not None
