@@ -206,7 +206,7 @@ def run(quick: bool) -> Report:
     with (
         server_process(["-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], s3_port, env),
         server_process(
-            ["-m", "local.emulator", "--port", str(emulator_port), "--job-seconds", "0"], emulator_port, env
+            ["-m", "local.provider_emulator", "--port", str(emulator_port), "--job-seconds", "0"], emulator_port, env
         ),
         tempfile.TemporaryDirectory(prefix="bench-archive-") as scratch,
     ):

@@ -25,7 +25,7 @@ from bench import prices
 from bench.common import Report, table
 from bench.load import LoadRig, Phase, Planned
 from bench.meter import Tally
-from local.stack import LocalOptions
+from local.system import LocalOptions
 
 CALLBACK_STATUS_TARGET = 1
 POLL_ONLY_STATUS_TARGET = 4

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import Report, percentile, table
 from bench.load import JobOutcome, LoadRig, Phase, Planned
-from local.stack import LocalOptions
+from local.system import LocalOptions
 
 JOB_SECONDS = 3.0
 WAVE_SIZE = 10  # jobs in flight at once: the whole stack shares one interpreter on this machine

@@ -21,7 +21,7 @@ import boto3
 
 from bench.meter import Meter, Tally
 from cli.client import TERMINAL, RelayClient
-from local.stack import LocalOptions, LocalStack
+from local.system import LocalOptions, LocalSystem
 
 SUBMIT_THREADS = 4
 WAVE_TIMEOUT_SECONDS = 600.0
@@ -138,7 +138,7 @@ class LoadRig:
     def __init__(self, options: LocalOptions) -> None:
         self.options = options
         self.meter = Meter()
-        self.stack = LocalStack(options)
+        self.stack = LocalSystem(options)
 
     @contextmanager
     def running(self) -> Iterator[LoadRig]:

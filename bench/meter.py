@@ -23,7 +23,7 @@ from typing import Any
 
 import boto3
 
-from local.functions import FunctionHost
+from local.aws.lambdas import FunctionHost
 
 _function: ContextVar[str | None] = ContextVar("bench_function", default=None)
 GSI_KEY = "gsi1pk"  # an item holding it is written to the by_owner index too (projection ALL)

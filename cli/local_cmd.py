@@ -9,7 +9,7 @@ import signal
 import threading
 from pathlib import Path
 
-from local.stack import LocalOptions, LocalStack
+from local.system import LocalOptions, LocalSystem
 
 LOG_FILE = Path(".build") / "local" / "functions.log"
 
@@ -22,7 +22,7 @@ def demo(args: argparse.Namespace) -> int:
             print(line, flush=True)
 
     say("starting the local stack (synthesizing the CDK app on first run, then deploying it into the emulator)...")
-    with LocalStack(LocalOptions(log_file=LOG_FILE)) as stack:
+    with LocalSystem(LocalOptions(log_file=LOG_FILE)) as stack:
         say(f"API {stack.base_url}   AWS emulator {stack.aws.endpoint_url}\n")
         report = run_demo(stack, say)
     if args.json:
@@ -38,7 +38,7 @@ def serve(args: argparse.Namespace) -> int:
     options = LocalOptions(api_port=args.port, emulator_port=args.emulator_port, log_file=LOG_FILE)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with LocalStack(options) as stack:
+    with LocalSystem(options) as stack:
         key = stack.create_api_key(args.tenant)
         ready = {**stack.describe(), "api_key": key.api_key, "tenant": key.tenant, "webhook_secret": key.webhook_secret}
         if args.json:

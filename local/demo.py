@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from cli.client import TERMINAL, RelayClient
-from local.stack import LocalStack
+from local.system import LocalSystem
 
 FAILING_PROMPT = "a city street at night [moderation-test]"
 FAILURE_MESSAGE = "the prompt was refused by content moderation"
@@ -112,7 +112,7 @@ class DemoReport:
         }
 
 
-def _verify_outputs(stack: LocalStack, job: dict[str, Any], row: Row) -> None:
+def _verify_outputs(stack: LocalSystem, job: dict[str, Any], row: Row) -> None:
     """Archived bytes must equal what the provider served, and match the recorded checksum."""
     assert stack.emulator is not None
     task = stack.emulator.task(job["provider_task_id"])
@@ -133,7 +133,7 @@ def _verify_outputs(stack: LocalStack, job: dict[str, Any], row: Row) -> None:
     row.sha256 = outputs[0]["sha256"][:16] if outputs else "-"
 
 
-def run_demo(stack: LocalStack, say: Callable[[str], None] = print) -> DemoReport:
+def run_demo(stack: LocalSystem, say: Callable[[str], None] = print) -> DemoReport:
     assert stack.emulator is not None
     started = time.monotonic()
     key = stack.create_api_key("demo")
@@ -193,7 +193,7 @@ def _watch(
     return finished
 
 
-def _check(stack: LocalStack, item: DemoJob, job: dict[str, Any], seconds: float) -> Row:
+def _check(stack: LocalSystem, item: DemoJob, job: dict[str, Any], seconds: float) -> Row:
     row = Row(
         label=item.label,
         job_id=job["id"],

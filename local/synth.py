@@ -14,7 +14,7 @@ from pathlib import Path
 
 from infra.names import STACK_NAME
 from infra.packaging import function_sources
-from local.template import Template
+from local.aws.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".build" / "local-synth"

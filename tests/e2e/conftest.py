@@ -12,14 +12,14 @@ import httpx
 import pytest
 
 from cli.client import TERMINAL, RelayClient
-from local.stack import LocalOptions, LocalStack, NewKey
+from local.system import LocalOptions, LocalSystem, NewKey
 
 
 @dataclass
 class EventLog:
     """Every SNS event, read through an SQS subscription of our own (as an app would subscribe)."""
 
-    stack: LocalStack
+    stack: LocalSystem
     queue_url: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -40,7 +40,7 @@ class EventLog:
 
 @dataclass
 class E2E:
-    stack: LocalStack
+    stack: LocalSystem
     key: NewKey
     api: RelayClient
     events: EventLog
@@ -85,7 +85,7 @@ class E2E:
 # while other modules' tests (with their own moto mocks) run in the same worker.
 @pytest.fixture(scope="module")
 def e2e() -> Iterator[E2E]:
-    with LocalStack(LocalOptions(job_seconds=2.0)) as stack:
+    with LocalSystem(LocalOptions(job_seconds=2.0)) as stack:
         key = stack.create_api_key("e2e")
         events = EventLog(stack)
         events.subscribe()

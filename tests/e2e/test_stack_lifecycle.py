@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from local.stack import LocalOptions, LocalStack
+from local.system import LocalOptions, LocalSystem
 from shared.observability import logger
 
 pytestmark = [pytest.mark.e2e]
@@ -19,7 +19,7 @@ def test_stopping_the_stack_restores_what_starting_it_quieted(monkeypatch: pytes
     level, stream = logger.log_level, getattr(handler, "stream", None)
     environment = dict(os.environ)
 
-    with LocalStack(LocalOptions(job_seconds=1.0)):
+    with LocalSystem(LocalOptions(job_seconds=1.0)):
         assert os.environ["POWERTOOLS_METRICS_DISABLED"] == "true"
         assert logger.log_level == logging.ERROR
 

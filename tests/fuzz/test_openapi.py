@@ -29,7 +29,7 @@ from schemathesis.checks import (
 )
 
 from cli.client import TERMINAL, RelayClient
-from local.stack import LocalOptions, LocalStack, NewKey
+from local.system import LocalOptions, LocalSystem, NewKey
 
 pytestmark = [
     pytest.mark.fuzz,
@@ -97,25 +97,25 @@ def loopback_only() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def stack(loopback_only: None) -> Iterator[LocalStack]:
-    with LocalStack(LocalOptions(job_seconds=1.0)) as running:
+def stack(loopback_only: None) -> Iterator[LocalSystem]:
+    with LocalSystem(LocalOptions(job_seconds=1.0)) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def api_key(stack: LocalStack) -> NewKey:
+def api_key(stack: LocalSystem) -> NewKey:
     return stack.create_api_key("fuzz")
 
 
 @pytest.fixture(scope="module")
-def api_schema(stack: LocalStack) -> BaseSchema:
+def api_schema(stack: LocalSystem) -> BaseSchema:
     schema = schemathesis.openapi.from_url(f"{stack.base_url}/openapi.json")
     schema.config.update(base_url=stack.base_url)
     return schema
 
 
 @pytest.fixture
-def job_ids(stack: LocalStack, api_key: NewKey) -> Iterator[list[str]]:
+def job_ids(stack: LocalSystem, api_key: NewKey) -> Iterator[list[str]]:
     """Jobs of the fuzzing tenant still running at their provider, so the job routes also answer 200.
 
     New ones per test, because a cancel ends them; they are canceled afterwards so no poller lingers.
@@ -141,7 +141,7 @@ def statuses() -> Counter[tuple[str, str, str, int]]:
     return Counter()
 
 
-def confine_urls(case: Case, stack: LocalStack) -> None:
+def confine_urls(case: Case, stack: LocalSystem) -> None:
     """Point the host of a generated URL field at the provider emulator, keeping the rest of the URL."""
     assert stack.emulator is not None
     if not isinstance(case.body, dict):
@@ -205,7 +205,7 @@ def test_every_success_answer_is_documented(api_schema: BaseSchema, method: str,
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_with_an_api_key(
     api_schema: BaseSchema,
-    stack: LocalStack,
+    stack: LocalSystem,
     api_key: NewKey,
     job_ids: list[str],
     statuses: Counter[tuple[str, str, str, int]],
@@ -234,7 +234,7 @@ def test_with_an_api_key(
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_without_a_valid_api_key(
     api_schema: BaseSchema,
-    stack: LocalStack,
+    stack: LocalSystem,
     job_ids: list[str],
     fuzz_examples: int,
     method: str,

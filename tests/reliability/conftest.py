@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.stack import LocalOptions
+from local.system import LocalOptions
 from tests.reliability.harness import DEFAULT_OPTIONS, Rig, open_rig
 
 

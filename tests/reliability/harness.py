@@ -24,9 +24,9 @@ import httpcore
 import httpx
 
 from cli.client import ApiError, RelayClient
-from local.emulator import ProviderEmulator
-from local.functions import FunctionHost
-from local.stack import LocalOptions, LocalStack, NewKey
+from local.aws.lambdas import FunctionHost
+from local.provider_emulator import ProviderEmulator
+from local.system import LocalOptions, LocalSystem, NewKey
 from shared.models.job import JobRecord
 from shared.providers.kie_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_kie_callback
 from shared.repository import schema
@@ -51,7 +51,7 @@ class EventLog:
     for another change).
     """
 
-    stack: LocalStack
+    stack: LocalSystem
     queue_url: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,7 +109,7 @@ def tagged(prompt: str) -> str:
 
 @dataclass
 class Rig:
-    stack: LocalStack
+    stack: LocalSystem
     key: NewKey
     api: RelayClient
     events: EventLog
@@ -356,7 +356,7 @@ class Rig:
 @contextmanager
 def open_rig(options: LocalOptions = DEFAULT_OPTIONS, tenant: str = "reliability") -> Iterator[Rig]:
     """A started local stack with a tenant key and an event subscription; stopped on exit."""
-    with LocalStack(options) as stack:
+    with LocalSystem(options) as stack:
         key = stack.create_api_key(tenant)
         events = EventLog(stack)
         events.subscribe()

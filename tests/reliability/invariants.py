@@ -25,9 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.emulator.media import result_file
-from local.emulator.tasks import Phase
-from local.stack import LocalStack
+from local.provider_emulator.media import result_file
+from local.provider_emulator.tasks import Phase
+from local.system import LocalSystem
 from shared.lifecycle import can_transition
 from shared.models.common import JobStatus
 from shared.models.events import event_id
@@ -106,7 +106,7 @@ class Findings:
         return self
 
 
-def check_jobs(stack: LocalStack, expected: Mapping[str, Expect], events: Iterable[Mapping[str, Any]]) -> Findings:
+def check_jobs(stack: LocalSystem, expected: Mapping[str, Expect], events: Iterable[Mapping[str, Any]]) -> Findings:
     """Check every job in `expected` against the stored job, the stream, the events, S3 and the emulator."""
     by_job: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for event in events:
@@ -191,7 +191,7 @@ def _check_provenance(job: JobRecord, expect: Expect) -> list[str]:
 # -- the table's stream -----------------------------------------------------------------------------
 
 
-def read_stream(stack: LocalStack, job_ids: set[str]) -> dict[str, StreamHistory]:
+def read_stream(stack: LocalSystem, job_ids: set[str]) -> dict[str, StreamHistory]:
     """Every stream record of the given jobs, from the start of the table's stream."""
     dynamodb, streams = stack.aws.client("dynamodb"), stack.aws.client("dynamodbstreams")
     arn = dynamodb.describe_table(TableName=stack.table_name)["Table"]["LatestStreamArn"]
@@ -236,7 +236,7 @@ def read_stream(stack: LocalStack, job_ids: set[str]) -> dict[str, StreamHistory
     return dict(history)
 
 
-def _check_stream(stack: LocalStack, job: JobRecord, history: StreamHistory) -> list[str]:
+def _check_stream(stack: LocalSystem, job: JobRecord, history: StreamHistory) -> list[str]:
     problems: list[str] = []
     if not history.changes:
         return ["no stream record"]
@@ -343,13 +343,13 @@ def _iso_z(stored: str) -> str:
 # -- S3 ---------------------------------------------------------------------------------------------
 
 
-def _open_multipart_keys(stack: LocalStack) -> list[str]:
+def _open_multipart_keys(stack: LocalSystem) -> list[str]:
     s3 = stack.aws.client("s3")
     uploads = s3.list_multipart_uploads(Bucket=stack.outputs["BucketName"]).get("Uploads", [])
     return [str(upload["Key"]) for upload in uploads]
 
 
-def _object_versions(stack: LocalStack, prefix: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _object_versions(stack: LocalSystem, prefix: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     s3 = stack.aws.client("s3")
     versions: list[dict[str, Any]] = []
     markers: list[dict[str, Any]] = []
@@ -359,7 +359,7 @@ def _object_versions(stack: LocalStack, prefix: str) -> tuple[list[dict[str, Any
     return versions, markers
 
 
-def _check_storage(stack: LocalStack, job: JobRecord, open_uploads: list[str]) -> list[str]:
+def _check_storage(stack: LocalSystem, job: JobRecord, open_uploads: list[str]) -> list[str]:
     problems: list[str] = []
     bucket = stack.outputs["BucketName"]
     s3 = stack.aws.client("s3")
@@ -400,7 +400,7 @@ def _check_storage(stack: LocalStack, job: JobRecord, open_uploads: list[str]) -
 # -- the provider ---------------------------------------------------------------------------------
 
 
-def _check_provider_task(stack: LocalStack, job: JobRecord) -> list[str]:
+def _check_provider_task(stack: LocalSystem, job: JobRecord) -> list[str]:
     if job.provider_task_id is None:
         return []
     assert stack.emulator is not None

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local.emulator.tasks import CallbackAttempt
+from local.provider_emulator.tasks import CallbackAttempt
 from tests.reliability.harness import Rig, tagged
 from tests.reliability.invariants import Expect, item_unchanged
 

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from cli.client import ApiError, RelayClient
-from local.stack import LocalOptions
+from local.system import LocalOptions
 from shared.models.common import PROVIDER_NAMES
 from shared.models.job import JobRecord
 from tests.reliability.harness import Rig, tagged

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from local.apigateway import ApiDefinitionError, ApiGatewayAdapter, load_api
-from local.functions import FunctionRegistry
-from local.template import ACCOUNT_ID, Resolver, Template, UnresolvableError
+from local.aws.apigateway import ApiDefinitionError, ApiGatewayAdapter, load_api
+from local.aws.lambdas import FunctionRegistry
+from local.aws.template import ACCOUNT_ID, Resolver, Template, UnresolvableError
 
 API = "Api"
 STAGE = "v1"
@@ -744,11 +744,11 @@ def test_a_chunked_body_over_10_mb_is_413_and_a_small_one_arrives(stack: Stack, 
 def test_each_request_writes_one_access_log_line_in_the_stage_format(
     stack: Stack, http: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="local.apigateway.access"):
+    with caplog.at_level(logging.DEBUG, logger="local.aws.apigateway.access"):
         ok = http.get("/items", headers=KEY)
         http.get("/items")
 
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "local.apigateway.access"]
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "local.aws.apigateway.access"]
     assert lines[0] == {
         "requestId": ok.headers["x-amzn-RequestId"],
         "status": "200",

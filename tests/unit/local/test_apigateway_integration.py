@@ -16,10 +16,10 @@ import boto3
 import httpx
 import pytest
 
-from local.apigateway import ApiGatewayAdapter
-from local.deploy import StackDeployer
-from local.functions import FunctionHost, FunctionRegistry, deployed_functions
-from local.template import Template
+from local.aws.apigateway import ApiGatewayAdapter
+from local.aws.deploy import StackDeployer
+from local.aws.lambdas import FunctionHost, FunctionRegistry, deployed_functions
+from local.aws.template import Template
 from shared import aws
 from shared.repository.keys import KeyRepository
 

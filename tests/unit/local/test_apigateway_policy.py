@@ -7,10 +7,10 @@ from collections.abc import Mapping
 import pytest
 from pydantic import ValidationError
 
-from local.apigateway.definition import ResourceNode
-from local.apigateway.policy import Decision, PolicyDocument, evaluate, wildcard
-from local.apigateway.responses import substitute
-from local.apigateway.routing import match, split_path
+from local.aws.apigateway.definition import ResourceNode
+from local.aws.apigateway.policy import Decision, PolicyDocument, evaluate, wildcard
+from local.aws.apigateway.responses import substitute
+from local.aws.apigateway.routing import match, split_path
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/GET/jobs/job_1"
 

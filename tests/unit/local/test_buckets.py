@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.buckets import UnsupportedBucketProperty, apply_skipped_properties, lifecycle_rule
+from local.aws.buckets import UnsupportedBucketProperty, apply_skipped_properties, lifecycle_rule
 
 PROPERTIES: dict[str, Any] = {
     "VersioningConfiguration": {"Status": "Enabled"},

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local.eventsources.filters import FilterSet, PatternError, compile_pattern, matches
+from local.aws.eventsources.filters import FilterSet, PatternError, compile_pattern, matches
 
 # The two patterns the synthesized template gives the archive and notify mappings.
 ARCHIVE_PATTERN = (

@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local.eventsources import EventSources, MappingConfigError, QueueMapping, StreamMapping, Timing
-from local.eventsources.config import parse_mapping
+from local.aws.eventsources import EventSources, MappingConfigError, QueueMapping, StreamMapping, Timing
+from local.aws.eventsources.config import parse_mapping
 from tests.fixtures.aws import TABLE
 
 FUNCTION = "kling-relay-test-deliver"

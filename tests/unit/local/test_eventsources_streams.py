@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.eventsources import (
+from local.aws.eventsources import (
     EventSources,
     MappingConfigError,
     MappingCrashedError,
@@ -24,7 +24,7 @@ from local.eventsources import (
     Timing,
     build_mapping,
 )
-from local.eventsources.config import parse_mapping
+from local.aws.eventsources.config import parse_mapping
 from tests.fixtures.aws import TABLE
 
 FUNCTION = "kling-relay-test-consumer"

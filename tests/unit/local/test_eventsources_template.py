@@ -16,12 +16,12 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local.aws import free_port
-from local.deploy import StackDeployer
-from local.eventsources import EventSources, QueueMapping, StreamMapping, Timing
-from local.functions import FunctionHost, deployed_functions
+from local.aws.deploy import StackDeployer
+from local.aws.eventsources import EventSources, QueueMapping, StreamMapping, Timing
+from local.aws.lambdas import FunctionHost, deployed_functions
+from local.aws.moto_server import free_port
+from local.aws.template import REGION, Template
 from local.synth import asset_archives, synthesize
-from local.template import REGION, Template
 from shared import aws
 from shared.models.common import JobStatus
 from shared.models.request import JobRequest

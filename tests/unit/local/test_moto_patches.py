@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import moto
 import pytest
 from botocore.exceptions import ClientError
 
+from local.aws.moto_patches import missing_internals
 from shared.repository.schema import PK, SK
 from tests.fixtures.aws import TABLE
 
@@ -84,3 +86,18 @@ def test_a_successful_transaction_writes_every_item(dynamodb: Any) -> None:
         TransactItems=[{"Put": {"TableName": TABLE, "Item": item(name, state="ok")}} for name in ("a", "b")]
     )
     assert [r["dynamodb"]["Keys"][PK]["S"] for r in stream_records(dynamodb)] == ["a", "b"]
+
+
+def test_the_installed_moto_still_has_everything_local_mode_patches_or_reads() -> None:
+    missing = missing_internals()
+    assert not missing, (
+        f"moto {moto.__version__} no longer has what local/aws/moto_patches.py relies on: {', '.join(missing)}. "
+        "Pin the previous moto in requirements/dev.txt or adapt moto_patches.py to the new internals."
+    )
+
+
+def test_a_missing_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    monkeypatch.delattr(DynamoDBStreamsBackend, "get_records")
+    assert missing_internals() == ["moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_records"]

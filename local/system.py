@@ -1,0 +1,232 @@
+"""The whole system on one machine: the synthesized stack deployed into moto, the real handlers,
+the provider emulator, the API on 127.0.0.1, and the event-source mappings driven as deployed.
+
+Local mode changes settings only (where providers live, short waits through the execution input
+and the poll step's answers, loopback allowed for downloads and webhooks); the template, the
+state machine definition and the handler code are the deployed ones.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from local.aws.apigateway import ApiGatewayAdapter
+from local.aws.deploy import StackDeployer
+from local.aws.eventsources import EventSources
+from local.aws.lambdas import FunctionHost, FunctionRegistry, deployed_functions
+from local.aws.moto_server import AwsEmulator
+from local.aws.step_functions import install_state_machines
+from local.aws.template import Template
+from local.environment import override_environment
+from local.provider_emulator import ProviderEmulator
+from local.synth import asset_archives, synthesize
+from shared.models.common import PROVIDER_NAMES
+from shared.repository.keys import KeyRepository
+from shared.settings import env_name
+from shared.signing import SigningKeys
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    api_port: int = 0
+    emulator_port: int = 0
+    job_seconds: float = 3.0
+    poll_min_wait_seconds: int = 1
+    poll_max_wait_seconds: int = 3
+    callback_first_wait_seconds: int = 8  # after the emulator's callbacks, as 90 s is in production
+    kie_hmac_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    log_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class NewKey:
+    tenant: str
+    api_key: str
+    webhook_secret: str
+
+
+class LocalSystem:
+    def __init__(self, options: LocalOptions | None = None) -> None:
+        self.options = options or LocalOptions()
+        self.aws = AwsEmulator()
+        self.functions = FunctionRegistry()
+        self.template: Template | None = None
+        self.deployer: StackDeployer | None = None
+        self.emulator: ProviderEmulator | None = None
+        self.api: ApiGatewayAdapter | None = None
+        self.events: EventSources | None = None
+        self.outputs: dict[str, str] = {}
+        self._moto_invocations: Any = None
+        self._log: TextIO | None = None
+        self._unquiet: Callable[[], None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> LocalSystem:
+        self._quiet_functions()
+        self.template = template = synthesize()
+        self.aws.start()
+        self.deployer = deployer = StackDeployer(template, self.aws.clients)
+        deployer.deploy(asset_archives(template))
+        install_state_machines(deployer)
+
+        self.emulator = ProviderEmulator(
+            port=self.options.emulator_port,
+            job_seconds=self.options.job_seconds,
+            kie_hmac_key=self.options.kie_hmac_key,
+        )
+        self.emulator.start()
+        self.api = ApiGatewayAdapter(template, deployer.resolve, self.functions, port=self.options.api_port)
+        api_url = self.api.start()
+        self._register_functions(template, deployer, api_url)
+        self._store_provider_keys()
+
+        self._moto_invocations = self.functions.serving_moto_invocations()
+        self._moto_invocations.__enter__()
+        self.events = EventSources.from_template(template, deployer.resolve, self.functions, self.aws.clients)
+        self.events.start()
+        self.outputs = deployer.outputs({"ApiUrl": api_url})
+        return self
+
+    def stop(self) -> None:
+        if self.events is not None:
+            self.events.stop()
+        if self.api is not None:
+            self.api.stop()
+        if self._moto_invocations is not None:
+            self._moto_invocations.__exit__(None, None, None)
+            self._moto_invocations = None
+        if self.emulator is not None:
+            self.emulator.stop()
+        self.aws.stop()
+        if self._unquiet is not None:
+            self._unquiet()
+            self._unquiet = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> LocalSystem:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    def local_environment(self, api_url: str) -> dict[str, str]:
+        assert self.emulator is not None
+        values = {
+            env_name("local_mode"): "true",
+            env_name("public_base_url"): api_url,
+            env_name("poll_min_wait_seconds"): str(self.options.poll_min_wait_seconds),
+            env_name("poll_max_wait_seconds"): str(self.options.poll_max_wait_seconds),
+            env_name("callback_first_wait_seconds"): str(self.options.callback_first_wait_seconds),
+            env_name("provider_read_timeout"): "10",
+        }
+        for provider in PROVIDER_NAMES:
+            values[env_name(f"{provider}_base_url")] = self.emulator.provider_base_url(provider)
+        return values
+
+    def _register_functions(self, template: Template, deployer: StackDeployer, api_url: str) -> None:
+        local = self.local_environment(api_url)
+        for spec in deployed_functions(template, deployer):
+            self.functions.add(FunctionHost(spec, local))
+
+    def _store_provider_keys(self) -> None:
+        assert self.emulator is not None
+        keys: dict[str, str] = {provider: self.emulator.api_key(provider) for provider in PROVIDER_NAMES}
+        keys["kie_webhook_hmac_key"] = self.options.kie_hmac_key
+        self.aws.client("secretsmanager").put_secret_value(
+            SecretId=self.secret_id("ProviderSecretName"), SecretString=json.dumps(keys)
+        )
+
+    def _quiet_functions(self) -> None:
+        """Function logs go to a file (or nowhere), not into the demo's or server's own output; `stop` undoes it."""
+        import os
+
+        from shared.observability import logger
+
+        handler = logger.registered_handler
+        previous_level, previous_stream = logger.log_level, getattr(handler, "stream", None)
+        quiet = {} if "POWERTOOLS_METRICS_DISABLED" in os.environ else {"POWERTOOLS_METRICS_DISABLED": "true"}
+        restore_environment = override_environment(quiet)
+
+        def restore() -> None:
+            restore_environment()
+            logger.setLevel(previous_level)
+            if previous_stream is not None:
+                handler.setStream(previous_stream)  # type: ignore[attr-defined]
+
+        self._unquiet = restore
+        if self.options.log_file is not None:
+            self.options.log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.options.log_file.open("a", encoding="utf-8")
+            handler.setStream(self._log)  # type: ignore[attr-defined]
+        else:
+            logger.setLevel("ERROR")
+
+    # -- helpers for clients, the CLI and tests ----------------------------------------------------
+
+    def secret_id(self, output: str) -> str:
+        return self.outputs.get(output) or self._output(output)
+
+    def _output(self, key: str) -> str:
+        assert self.deployer is not None
+        return self.deployer.outputs()[key]
+
+    @property
+    def base_url(self) -> str:
+        return self.outputs["ApiUrl"]
+
+    @property
+    def table_name(self) -> str:
+        return self.outputs["TableName"]
+
+    def subscribe_events(self, queue_name: str) -> str:
+        """A new SQS queue subscribed to the events topic (raw delivery, as an app would subscribe); its URL."""
+        sqs, sns = self.aws.client("sqs"), self.aws.client("sns")
+        queue_url: str = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=self.outputs["TopicArn"], Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+        )
+        return queue_url
+
+    def take_events(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every event queued now on a `subscribe_events` queue, removed from it."""
+        sqs = self.aws.client("sqs")
+        events: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return events
+            for message in batch:
+                events.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def create_api_key(self, tenant: str) -> NewKey:
+        repo = KeyRepository(self.table_name, self.aws.client("dynamodb"))
+        new = repo.create_key(tenant)
+        tenant_record = repo.get_tenant(tenant)
+        signing = self.aws.client("secretsmanager").get_secret_value(SecretId=self.outputs["SigningSecretName"])
+        secret = SigningKeys(signing["SecretString"]).tenant_webhook_secret(
+            tenant, tenant_record.webhook_secret_version if tenant_record else 1
+        )
+        return NewKey(tenant=tenant, api_key=new.api_key, webhook_secret=secret)
+
+    def describe(self) -> dict[str, str]:
+        assert self.emulator is not None
+        return {
+            "base_url": self.base_url,
+            "aws_endpoint_url": self.aws.endpoint_url,
+            "emulator_url": self.emulator.base_url,
+        }
