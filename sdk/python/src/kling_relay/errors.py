@@ -213,6 +213,12 @@ class ProviderRejectedError(InternalServerError):
     default_code = "provider_rejected"
 
 
+class ProviderCallError(InternalServerError):
+    """502: a provider call failed in a way the API did not turn into the job's outcome."""
+
+    default_code = "provider_error"
+
+
 class ServiceUnavailableError(InternalServerError):
     """503: the API cannot take the request now; retrying later may work."""
 
@@ -260,6 +266,7 @@ ERROR_CODES: dict[str, type[APIStatusError]] = {
         InternalServerError,
         ServerConfigurationError,
         ProviderRejectedError,
+        ProviderCallError,
         ProviderUnavailableError,
         NoProviderAvailableError,
         TrackingUnavailableError,

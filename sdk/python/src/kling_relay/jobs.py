@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -25,6 +26,7 @@ from kling_relay.errors import (
 )
 from kling_relay.models import CANCELED, Job, JobPage, MotionControl, Output
 
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 DEFAULT_POLL_INTERVAL = 2.0
 LIST_PAGE_SIZE = 100
 
@@ -42,7 +44,7 @@ def parse(model: type[ModelT], data: Any) -> ModelT:
 
 def job_id_of(job: JobRef) -> str:
     value = job.id if isinstance(job, Job) else job
-    if not value or "/" in value:
+    if not _JOB_ID.fullmatch(value):  # it becomes a path segment: nothing that could reach another route
         raise ValueError(f"not a job id: {value!r}")
     return value
 
@@ -107,7 +109,7 @@ def list_call(*, status: str | None, provider: str | None, limit: int | None, cu
 
 def _next_cursor(page: JobPage, cursor: str | None) -> str | None:
     if page.next_cursor is not None and page.next_cursor == cursor:
-        raise APIResponseError("the API answered a page with the cursor that asked for it; stopping")
+        raise APIResponseError(f"the API answered cursor {cursor!r} with the same cursor; stopping the walk")
     return page.next_cursor
 
 
