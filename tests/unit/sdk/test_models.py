@@ -94,3 +94,9 @@ def test_providers_as_the_api_lists_them(client, sleeps) -> None:
     assert kie.capabilities.durations == [5, 10]
     assert kie.capabilities.callbacks
     assert api.requests[0].url.path == "/v1/providers"
+
+
+def test_fields_are_written_in_the_apis_order() -> None:
+    sent = job_json(JobStatus.SUCCEEDED, video=VIDEO)
+    assert list(Job.model_validate(sent).to_dict()) == list(sent)
+    assert list(Job.model_validate(sent).to_dict()["request"]) == list(sent["request"])

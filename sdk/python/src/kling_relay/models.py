@@ -9,6 +9,7 @@ attributes and in `model_extra`, and written back by `to_dict()`), and enumerati
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -126,6 +127,8 @@ class _JobFields(ApiModel):
     provider_task_id: str | None = None
     request: JobRequest
     progress: int | None = None
+    # Declared here for the API's field order; `Job` and `EventJob` narrow it.
+    outputs: Sequence[Output | EventOutput] = Field(default_factory=list)
     error: JobError | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     cost: Cost | None = None
