@@ -8,8 +8,8 @@ attributes and in `model_extra`, and written back by `to_dict()`), and enumerati
 
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
