@@ -29,6 +29,9 @@ def test_a_missing_url_or_key_names_the_variable(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv(missing)
     with pytest.raises(ConfigurationError, match=missing):
         KlingRelay()
+    monkeypatch.setenv(missing, "  ")
+    with pytest.raises(ConfigurationError, match=missing):
+        KlingRelay()
 
 
 @pytest.mark.parametrize(
@@ -37,13 +40,14 @@ def test_a_missing_url_or_key_names_the_variable(monkeypatch: pytest.MonkeyPatch
         ("http://api.example.com/v1", "unencrypted"),
         ("ftp://api.example.com/v1", "http"),
         ("api.example.com/v1", "http"),
-        ("https://user:pw@api.example.com/v1", "credentials"),
+        ("https://user:secret@api.example.com/v1", "credentials"),
         ("https://api.example.com/v1?x=1", "query"),
     ],
 )
 def test_a_base_url_the_key_must_not_go_to_is_refused(url: str, reason: str) -> None:
-    with pytest.raises(ConfigurationError, match=reason):
+    with pytest.raises(ConfigurationError, match=reason) as refused:
         KlingRelay(url, "k")
+    assert "secret" not in str(refused.value)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080/v1", "http://localhost:3000/v1/", "http://[::1]:9/v1"])

@@ -56,14 +56,16 @@ def check_base_url(url: str) -> str:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise ConfigurationError(f"the base URL {url!r} is not a URL: {exc}") from exc
+    if parsed.userinfo:  # not echoed: it holds a credential
+        raise ConfigurationError("the base URL must not carry credentials (user:password@)")
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigurationError(f"the base URL {url!r} must be an http(s) URL, e.g. https://<api>/v1")
     if parsed.scheme == "http" and not _is_loopback(parsed.host):
         raise ConfigurationError(
             f"the base URL {url!r} is plain http to another machine: the API key would travel unencrypted; use https"
         )
-    if parsed.userinfo or parsed.query or parsed.fragment:
-        raise ConfigurationError(f"the base URL {url!r} must not carry credentials, a query or a fragment")
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError(f"the base URL {url!r} must not carry a query or a fragment")
     return str(parsed).rstrip("/")
 
 
@@ -75,8 +77,8 @@ def resolve_config(
     max_retries: int,
     retry: RetryPolicy | None,
 ) -> ClientConfig:
-    url = base_url or os.environ.get(URL_VARIABLE)
-    key = api_key or os.environ.get(KEY_VARIABLE)
+    url = (base_url or os.environ.get(URL_VARIABLE) or "").strip()
+    key = (api_key or os.environ.get(KEY_VARIABLE) or "").strip()
     if not url:
         raise ConfigurationError(f"no base URL: pass base_url or set {URL_VARIABLE} (e.g. https://<api>/v1)")
     if not key:
@@ -91,7 +93,7 @@ def resolve_config(
         resolved_timeout = httpx.Timeout(timeout)
     return ClientConfig(
         base_url=check_base_url(url),
-        api_key=key.strip(),
+        api_key=key,
         retry=retry or RetryPolicy(max_retries=max_retries),
         timeout=resolved_timeout,
     )
