@@ -8,7 +8,8 @@ PYTHON := $(shell bash scripts/find-python.sh $(PYTHON_MINOR))
 endif
 VENV := .venv
 BIN := $(VENV)/bin
-REQS := requirements/lambda.txt requirements/dev.txt requirements/constraints.txt pyproject.toml
+SDK := sdk/python
+REQS := requirements/lambda.txt requirements/dev.txt requirements/constraints.txt pyproject.toml $(SDK)/pyproject.toml
 PY_STAMP := $(VENV)/.installed-$(PYTHON_MINOR)
 NPM_STAMP := node_modules/.installed
 
@@ -16,7 +17,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install layer-cache test check e2e lint typecheck unit synth demo serve bench fuzz clean
+.PHONY: install layer-cache test check e2e lint typecheck unit synth demo serve bench fuzz sdk-wheel clean
 
 install: $(PY_STAMP) $(NPM_STAMP) layer-cache
 
@@ -33,6 +34,9 @@ $(PY_STAMP): $(REQS)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	# The SDK (its own package, httpx and pydantic its only dependencies, both pinned above), editable: the
+	# CLI, the demo and the tests use it as an app would. No build isolation: nothing is fetched.
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e $(SDK)
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -43,8 +47,10 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The SDK is checked on its own, against the oldest Python it supports (its pyproject's mypy settings).
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy shared functions infra local cli app.py
+	$(BIN)/mypy --config-file $(SDK)/pyproject.toml $(SDK)/src
 
 # Test tiers. `make check` is the everyday loop (no local stack); `make e2e` drives the whole system on this
 # machine; `make test` (CI) runs every test, then the synth gates.
@@ -77,6 +83,13 @@ serve: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The SDK as a wheel (what an app installs), in .build/sdk/; tests/unit/sdk/test_packaging.py installs one
+# into a fresh venv holding only httpx and pydantic.
+sdk-wheel: $(PY_STAMP)
+	rm -rf .build/sdk
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --no-index -w .build/sdk $(SDK)
+	@ls .build/sdk/*.whl
 
 fuzz: install
 	$(BIN)/python -m pytest tests/fuzz -m fuzz --fuzz-examples=2000

@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+from kling_relay import TERMINAL_STATUSES as TERMINAL
+from kling_relay import KlingRelay
 
 from bench.meter import Meter, Tally
-from cli.client import TERMINAL, RelayClient
 from local.system import LocalOptions, LocalSystem
 
 SUBMIT_THREADS = 4
@@ -164,7 +165,8 @@ class LoadRig:
             self.collector = EventCollector(self.sqs, queue_url)
             self.collector.start()
             key = stack.create_api_key("bench")
-            self.api = RelayClient(stack.base_url, key.api_key, timeout=60)
+            # No retries: a refused submit is a finding of the run.
+            self.api = KlingRelay(stack.base_url, key.api_key, timeout=60, max_retries=0)
             try:
                 yield self
             finally:
@@ -206,13 +208,13 @@ class LoadRig:
     def _submit(self, outcome: JobOutcome) -> None:
         request = {"provider": outcome.planned.provider, "prompt": outcome.planned.prompt}
         try:
-            job = self.api.submit(request)
+            job = self.api.jobs.create(**request)
         except Exception as exc:  # noqa: BLE001 (a refused submit is a finding of the run, reported with the rest)
             outcome.submit_error = f"{type(exc).__name__}: {exc}"
             return
-        outcome.job_id = job["id"]
-        outcome.task_id = job.get("provider_task_id")
-        outcome.job_created = _timestamp(job["created_at"])
+        outcome.job_id = job.id
+        outcome.task_id = job.provider_task_id
+        outcome.job_created = job.created_at.timestamp()
 
     def _wait_finished(self, wave: list[JobOutcome], problems: list[str]) -> None:
         deadline = time.monotonic() + WAVE_TIMEOUT_SECONDS

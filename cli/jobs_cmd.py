@@ -1,4 +1,4 @@
-"""`kling-relay submit` and `kling-relay jobs get|list|cancel`, against any deployment."""
+"""`kling-relay submit` and `kling-relay jobs get|list|cancel`, against any deployment, through the SDK."""
 
 from __future__ import annotations
 
@@ -6,39 +6,56 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 from typing import Any
 
-from cli.client import ApiError, RelayClient
+from kling_relay import (
+    KEY_VARIABLE,
+    URL_VARIABLE,
+    APIConnectionError,
+    APIStatusError,
+    ConfigurationError,
+    Job,
+    KlingRelay,
+    WaitTimeoutError,
+)
 
-URL_VARIABLE = "KLING_RELAY_URL"
-KEY_VARIABLE = "KLING_RELAY_API_KEY"
 
-
-def client() -> RelayClient:
+def client() -> KlingRelay:
     url, key = os.environ.get(URL_VARIABLE), os.environ.get(KEY_VARIABLE)
     if not url or not key:
         raise SystemExit(f"set {URL_VARIABLE} (e.g. https://<api>/v1) and {KEY_VARIABLE}")
-    return RelayClient(url, key)
+    try:
+        return KlingRelay(url, key)
+    except ConfigurationError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
-def progress_line(job: dict[str, Any], width: int = 30) -> str:
-    percent = job.get("progress")
+def _timestamp(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def progress_line(job: Job, width: int = 30) -> str:
+    percent = job.progress
     filled = round(width * (percent or 0) / 100)
     bar = "#" * filled + "-" * (width - filled)
     shown = f"{percent:3d}%" if isinstance(percent, int) else "  ?%"
-    return f"\r{job['id']}  [{bar}] {shown}  {job['status']:<10}"
+    line = f"\r{job.id}  [{bar}] {shown}  {job.status:<10}"
+    if job.waiting is not None:
+        until = f" until {_timestamp(job.waiting.next_attempt_at)}" if job.waiting.next_attempt_at else ""
+        line += f" waiting: {job.waiting.reason}{until}"
+    return line
 
 
-def _print_result(job: dict[str, Any]) -> None:
+def _print_result(job: Job) -> None:
     print()
-    if job["status"] == "succeeded":
-        for index, output in enumerate(job.get("outputs", [])):
-            print(f"output {index}: {output['bytes']} bytes  sha256 {output['sha256']}")
-            print(f"  {output['url']}")
-            print(f"  (link valid until {output['expires_at']})")
-    elif job.get("error"):
-        error = job["error"]
-        print(f"{job['status']}: {error['code']}: {error['message']}")
+    if job.status == "succeeded":
+        for index, output in enumerate(job.outputs):
+            print(f"output {index}: {output.bytes} bytes  sha256 {output.sha256}")
+            print(f"  {output.url}")
+            print(f"  (link valid until {_timestamp(output.expires_at)})")
+    elif job.error is not None:
+        print(f"{job.status}: {job.error.code}: {job.error.message}")
 
 
 def submit(args: argparse.Namespace) -> int:
@@ -55,41 +72,41 @@ def submit(args: argparse.Namespace) -> int:
     if args.sound:
         request["sound"] = True
     api = client()
-    job = api.submit(request, idempotency_key=args.idempotency_key)
+    job = api.jobs.create(**request, idempotency_key=args.idempotency_key)
     if not args.wait:
-        print(json.dumps(job, indent=2))
+        print(json.dumps(job.to_dict(), indent=2))
         return 0
     interactive = sys.stdout.isatty()
 
-    def show(current: dict[str, Any]) -> None:
+    def show(current: Job) -> None:
         line = progress_line(current)
         print(line if interactive else line.lstrip("\r"), end="" if interactive else "\n", flush=True)
 
-    final = api.wait(job["id"], timeout=args.timeout, on_update=show)
+    final = api.jobs.wait(job.id, timeout=args.timeout, on_progress=show)
     _print_result(final)
-    return 0 if final["status"] == "succeeded" else 1
+    return 0 if final.status == "succeeded" else 1
 
 
 def get(args: argparse.Namespace) -> int:
-    print(json.dumps(client().get(args.job_id), indent=2))
+    print(json.dumps(client().jobs.get(args.job_id).to_dict(), indent=2))
     return 0
 
 
 def list_jobs(args: argparse.Namespace) -> int:
-    page = client().list(status=args.status, provider=args.provider, limit=args.limit, cursor=args.cursor)
+    page = client().jobs.list_page(status=args.status, provider=args.provider, limit=args.limit, cursor=args.cursor)
     if args.json:
-        print(json.dumps(page, indent=2))
+        print(json.dumps(page.to_dict(), indent=2))
         return 0
-    for job in page["items"]:
-        prompt = job["request"]["prompt"][:40]
-        print(f"{job['id']}  {job['status']:<10} {job['provider']:<8} {job['created_at']}  {prompt}")
-    if page.get("next_cursor"):
-        print(f"more: --cursor {page['next_cursor']}")
+    for job in page.items:
+        prompt = (job.request.prompt or "")[:40]
+        print(f"{job.id}  {job.status:<10} {job.provider:<8} {_timestamp(job.created_at)}  {prompt}")
+    if page.next_cursor:
+        print(f"more: --cursor {page.next_cursor}")
     return 0
 
 
 def cancel(args: argparse.Namespace) -> int:
-    print(json.dumps(client().cancel(args.job_id), indent=2))
+    print(json.dumps(client().jobs.cancel(args.job_id).to_dict(), indent=2))
     return 0
 
 
@@ -97,10 +114,13 @@ def run_guarded(command: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
             return int(command(args))
-        except ApiError as exc:
-            print(f"error: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
+        except APIStatusError as exc:
+            print(f"error: {exc.status_code} {exc.code}: {exc.message}", file=sys.stderr)
             if exc.details:
                 print(json.dumps(exc.details, indent=2), file=sys.stderr)
+            return 1
+        except (APIConnectionError, WaitTimeoutError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 1
 
     return run

@@ -8,15 +8,16 @@ the SNS events are read back through an SQS subscription. The exit status says w
 
 from __future__ import annotations
 
-import hashlib
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+from kling_relay import ChecksumMismatchError, Job, KlingRelay, KlingRelayError
 
-from cli.client import TERMINAL, RelayClient
 from local.system import LocalSystem
 
 FAILING_PROMPT = "a city street at night [moderation-test]"
@@ -86,7 +87,8 @@ class Row:
     status: str
     seconds: float
     bytes: int
-    sha256: str
+    sha256: str  # the first output's, in full (the table shortens it)
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # each output's bytes and full sha256
     error: str | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -112,25 +114,29 @@ class DemoReport:
         }
 
 
-def _verify_outputs(stack: LocalSystem, job: dict[str, Any], row: Row) -> None:
+def _verify_outputs(stack: LocalSystem, api: KlingRelay, job: Job, row: Row) -> None:
     """Archived bytes must equal what the provider served, and match the recorded checksum."""
     assert stack.emulator is not None
-    task = stack.emulator.task(job["provider_task_id"])
+    task = stack.emulator.task(job.provider_task_id or "")
     served_urls = task.result_urls if task is not None else []
-    outputs = job.get("outputs", [])
-    if len(outputs) != len(served_urls):
-        row.problems.append(f"{len(outputs)} outputs archived for {len(served_urls)} results")
-    with httpx.Client(timeout=30) as http:
-        for output, source in zip(outputs, served_urls, strict=False):
-            archived = http.get(output["url"]).content
-            served = http.get(source).content
-            digest = hashlib.sha256(archived).hexdigest()
-            if digest != output["sha256"] or len(archived) != output["bytes"]:
+    if len(job.outputs) != len(served_urls):
+        row.problems.append(f"{len(job.outputs)} outputs archived for {len(served_urls)} results")
+    with tempfile.TemporaryDirectory() as folder, httpx.Client(timeout=30) as http:
+        for index, source in enumerate(served_urls[: len(job.outputs)]):
+            try:
+                # The SDK checks the archived bytes against the job's recorded size and SHA-256.
+                archived = api.jobs.download(job, Path(folder) / f"{index}.mp4", output=index).read_bytes()
+            except ChecksumMismatchError:
                 row.problems.append("archived object does not match its recorded checksum or size")
-            if archived != served:
+                continue
+            except KlingRelayError as exc:
+                row.problems.append(f"archived output {index} could not be downloaded: {exc}")
+                continue
+            if archived != http.get(source).content:
                 row.problems.append("archived bytes differ from the provider's result")
-    row.bytes = sum(o["bytes"] for o in outputs)
-    row.sha256 = outputs[0]["sha256"][:16] if outputs else "-"
+    row.bytes = sum(output.bytes for output in job.outputs)
+    row.sha256 = job.outputs[0].sha256 if job.outputs else "-"
+    row.outputs = [{"bytes": output.bytes, "sha256": output.sha256} for output in job.outputs]
 
 
 def run_demo(stack: LocalSystem, say: Callable[[str], None] = print) -> DemoReport:
@@ -139,22 +145,25 @@ def run_demo(stack: LocalSystem, say: Callable[[str], None] = print) -> DemoRepo
     key = stack.create_api_key("demo")
     events_queue = stack.subscribe_events("kling-relay-demo-events")
     stack.emulator.add_fault("generation_failed", match_prompt="[moderation-test]", message=FAILURE_MESSAGE)
-    api = RelayClient(stack.base_url, key.api_key)
+    api = KlingRelay(stack.base_url, key.api_key)
     plan = demo_jobs(stack.emulator.asset_url("first.png"), stack.emulator.asset_url("last.png"))
 
     submitted: dict[str, tuple[DemoJob, float]] = {}
-    for item in plan:
-        job = api.submit(item.request)
-        submitted[job["id"]] = (item, time.monotonic())
-        say(f"  submitted {item.label:<26} -> {job['id']} on {job['provider']} ({job['status']})")
-    finished = _watch(api, submitted, started, say)
+    with api:
+        for item in plan:
+            job = api.jobs.create(**item.request)
+            submitted[job.id] = (item, time.monotonic())
+            say(f"  submitted {item.label:<26} -> {job.id} on {job.provider} ({job.status})")
+        finished = _watch(api, submitted, started, say)
+        rows = [
+            _check(stack, api, item, *finished[job_id]) for job_id, (item, _) in submitted.items() if job_id in finished
+        ]
 
     problems = [
         f"{item.label}: not finished after {DEADLINE_SECONDS:.0f} s"
         for job_id, (item, _) in submitted.items()
         if job_id not in finished
     ]
-    rows = [_check(stack, item, *finished[job_id]) for job_id, (item, _) in submitted.items() if job_id in finished]
     if stack.events is not None:
         stack.events.wait_idle(10)
     events = [
@@ -173,45 +182,47 @@ def run_demo(stack: LocalSystem, say: Callable[[str], None] = print) -> DemoRepo
 
 
 def _watch(
-    api: RelayClient, submitted: dict[str, tuple[DemoJob, float]], started: float, say: Callable[[str], None]
-) -> dict[str, tuple[dict[str, Any], float]]:
+    api: KlingRelay, submitted: dict[str, tuple[DemoJob, float]], started: float, say: Callable[[str], None]
+) -> dict[str, tuple[Job, float]]:
     """Show every change of status or progress until all jobs finish (or the deadline passes)."""
     seen: dict[str, str] = {}
-    finished: dict[str, tuple[dict[str, Any], float]] = {}
+    finished: dict[str, tuple[Job, float]] = {}
     while len(finished) < len(submitted) and time.monotonic() - started < DEADLINE_SECONDS:
         for job_id, (item, at) in submitted.items():
             if job_id in finished:
                 continue
-            job = api.get(job_id)
-            state = job["status"] + (f" {job['progress']}%" if job.get("progress") is not None else "")
+            job = api.jobs.get(job_id)
+            state = job.status + (f" {job.progress}%" if job.progress is not None else "")
+            if job.waiting is not None:
+                state += f" (waiting: {job.waiting.reason})"
             if seen.get(job_id) != state:
                 seen[job_id] = state
                 say(f"  {time.monotonic() - started:5.1f}s  {item.label:<26} {state}")
-            if job["status"] in TERMINAL:
+            if job.terminal:
                 finished[job_id] = (job, time.monotonic() - at)
         time.sleep(0.5)
     return finished
 
 
-def _check(stack: LocalSystem, item: DemoJob, job: dict[str, Any], seconds: float) -> Row:
+def _check(stack: LocalSystem, api: KlingRelay, item: DemoJob, job: Job, seconds: float) -> Row:
     row = Row(
         label=item.label,
-        job_id=job["id"],
-        provider=job["provider"],
+        job_id=job.id,
+        provider=job.provider,
         mode=item.mode,
-        completed_by=job.get("completed_by") or "-",
-        status=job["status"],
+        completed_by=job.completed_by or "-",
+        status=job.status,
         seconds=round(seconds, 1),
         bytes=0,
         sha256="-",
-        error=(job.get("error") or {}).get("message"),
+        error=job.error.message if job.error is not None else None,
     )
-    if job["status"] != item.expect_status:
-        row.problems.append(f"expected {item.expect_status}, got {job['status']}")
+    if job.status != item.expect_status:
+        row.problems.append(f"expected {item.expect_status}, got {job.status}")
     if row.completed_by != item.expect_completion:
         row.problems.append(f"expected completion by {item.expect_completion}, got {row.completed_by}")
-    if job["status"] == "succeeded":
-        _verify_outputs(stack, job, row)
+    if job.status == "succeeded":
+        _verify_outputs(stack, api, job, row)
     elif item.expect_status == "failed" and FAILURE_MESSAGE not in (row.error or ""):
         row.problems.append("the failure does not carry the provider's reason")
     return row
@@ -220,7 +231,7 @@ def _check(stack: LocalSystem, item: DemoJob, job: dict[str, Any], seconds: floa
 def render(report: DemoReport) -> str:
     header = ["job", "provider", "mode", "completed by", "status", "seconds", "bytes", "sha256"]
     table = [header] + [
-        [r.label, r.provider, r.mode, r.completed_by, r.status, f"{r.seconds:.1f}", str(r.bytes), r.sha256]
+        [r.label, r.provider, r.mode, r.completed_by, r.status, f"{r.seconds:.1f}", str(r.bytes), r.sha256[:16]]
         for r in report.rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

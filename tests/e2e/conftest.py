@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.client import TERMINAL, RelayClient
 from local.system import LocalOptions, LocalSystem, NewKey
+from tests.support.api_client import TERMINAL, RelayClient
 
 
 @dataclass

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from cli.client import ApiError
 from cli.main import main as cli_main
 from tests.e2e.conftest import E2E
+from tests.support.api_client import ApiError
 from tests.support.http_server import Reply, serve
 
 pytestmark = pytest.mark.e2e

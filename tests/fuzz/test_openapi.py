@@ -28,8 +28,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from cli.client import TERMINAL, RelayClient
 from local.system import LocalOptions, LocalSystem, NewKey
+from tests.support.api_client import TERMINAL, RelayClient
 
 pytestmark = [
     pytest.mark.fuzz,

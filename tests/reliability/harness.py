@@ -23,7 +23,6 @@ from typing import Any
 import httpcore
 import httpx
 
-from cli.client import ApiError, RelayClient
 from local.aws.lambdas import FunctionHost
 from local.provider_emulator import ProviderEmulator
 from local.system import LocalOptions, LocalSystem, NewKey
@@ -34,6 +33,7 @@ from shared.repository.codec import to_attributes
 from shared.repository.jobs import JobRepository
 from shared.runtime import Runtime
 from tests.reliability.invariants import Expect, Findings, check_jobs
+from tests.support.api_client import ApiError, RelayClient
 
 # Short jobs; callbacks land before the first poll of a callback provider (as the 90 s wait does in
 # production), and emulator callback retries (1, 2, 4 s) shrink tenfold so forged ones end quickly.

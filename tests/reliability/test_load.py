@@ -26,12 +26,12 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.client import ApiError, RelayClient
 from local.system import LocalOptions
 from shared.models.common import PROVIDER_NAMES
 from shared.models.job import JobRecord
 from tests.reliability.harness import Rig, tagged
 from tests.reliability.invariants import Expect, check_jobs
+from tests.support.api_client import ApiError, RelayClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

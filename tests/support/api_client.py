@@ -1,4 +1,9 @@
-"""A small client for the v1 HTTP API (`KLING_RELAY_URL`, `KLING_RELAY_API_KEY`)."""
+"""The tests' probe of the v1 HTTP API: each answer as the server sent it (raw JSON, its status and error code).
+
+Tests of the server read its answers through this, not through the SDK: no retries that would hide a 503 or
+a dropped connection, no models that would absorb an unexpected field. Apps, the CLI and the demo use the
+SDK (`kling_relay`), which has tests of its own in tests/unit/sdk and tests/e2e/test_sdk.py.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ class RelayClient:
     def __init__(self, base_url: str, api_key: str, http: httpx.Client | None = None, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = http or httpx.Client(timeout=timeout)
-        self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "kling-relay-cli/1"}
+        self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "kling-relay-tests/1"}
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {**self.headers, **kwargs.pop("headers", {})}
