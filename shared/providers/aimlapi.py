@@ -78,32 +78,35 @@ class _Generation(BaseModel):
     status_code: Lenient[int] = Field(default=None, alias="statusCode")
 
 
+CAPABILITIES = Capabilities(
+    provider="aimlapi",
+    durations=(5, 10),
+    aspect_ratios=("16:9", "9:16", "1:1"),
+    aspect_ratio_with_image=False,
+    sound=True,
+    qualities=("pro",),
+    default_quality="pro",
+    first_frame=True,
+    last_frame=False,
+    negative_prompt=True,
+    cfg_scale=True,
+    cfg_scale_with_image=False,
+    max_outputs=1,
+    max_prompt_chars=2500,
+    prompt_optimization=False,
+    watermark=False,
+    callbacks=False,
+    notes=(
+        "Only the Pro tier of Kling 2.6 is documented; a std tier appears only in third-party code.",
+        "The final status may read 'completed' (video.url) or 'succeeded' (data[0].url); both are accepted.",
+        "No callbacks: completion is found by polling. No price or rate limits are published.",
+    ),
+)
+
+
 class AimlapiProvider(Provider):
     name: ClassVar[ProviderName] = "aimlapi"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        provider="aimlapi",
-        durations=(5, 10),
-        aspect_ratios=("16:9", "9:16", "1:1"),
-        aspect_ratio_with_image=False,
-        sound=True,
-        qualities=("pro",),
-        default_quality="pro",
-        first_frame=True,
-        last_frame=False,
-        negative_prompt=True,
-        cfg_scale=True,
-        cfg_scale_with_image=False,
-        max_outputs=1,
-        max_prompt_chars=2500,
-        prompt_optimization=False,
-        watermark=False,
-        callbacks=False,
-        notes=(
-            "Only the Pro tier of Kling 2.6 is documented; a std tier appears only in third-party code.",
-            "The final status may read 'completed' (video.url) or 'succeeded' (data[0].url); both are accepted.",
-            "No callbacks: completion is found by polling. No price or rate limits are published.",
-        ),
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
         self.require_supported(request)
@@ -139,11 +142,10 @@ class AimlapiProvider(Provider):
             raise ValueError(f"{self.name}: a generation id is required")
         return self.json_request("GET", GENERATIONS_PATH, params={"generation_id": task_id})
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         answer = self._read(response)
         self._raise_error_body(answer, response)
-        asked = _asked_generation_id(response)
-        task_id = self.answered_task_id(answer.id, asked, response)
+        task_id = self.answered_task_id(answer.id, task_id, response)
         if answer.status is None:
             raise self.malformed("no status in the status answer", response)
         error_code, error_message = _failure_details(answer.error)
@@ -167,15 +169,6 @@ class AimlapiProvider(Provider):
     def _raise_error_body(self, answer: _Generation, response: httpx.Response) -> None:
         if answer.status_code is not None and answer.status_code >= 400:
             raise self.envelope_error(answer.status_code, answer.message, response)
-
-
-def _asked_generation_id(response: httpx.Response) -> str | None:
-    try:
-        request = response.request
-    except RuntimeError:  # a response built without its request carries no asked id
-        return None
-    asked = request.url.params.get("generation_id")
-    return asked if isinstance(asked, str) else None
 
 
 def _result_urls(answer: _Generation) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -100,35 +100,38 @@ class _Task(BaseModel):
     error: Lenient[_Failure | str] = None
 
 
+CAPABILITIES = Capabilities(
+    provider="apimart",
+    durations=(5, 10),
+    aspect_ratios=("16:9", "9:16", "1:1"),
+    aspect_ratio_with_image=True,
+    sound=True,
+    sound_requires_pro=True,
+    qualities=("std", "pro"),
+    default_quality="std",
+    first_frame=True,
+    last_frame=True,
+    last_frame_requires_pro=True,
+    last_frame_excludes_sound=True,
+    negative_prompt=True,
+    cfg_scale=False,
+    max_outputs=1,
+    max_prompt_chars=2500,
+    prompt_optimization=False,
+    watermark=True,
+    callbacks=False,
+    notes=(
+        "std is 720p and silent; pro is 1080p and may generate audio.",
+        "With a first frame the image's own ratio may override aspect_ratio.",
+        "No callbacks are documented: completion is found by polling. Result links expire (expires_at, ~24 h).",
+        "Error codes, rate limits and prices are not documented; a white-label host's base URL must be set.",
+    ),
+)
+
+
 class ApimartProvider(Provider):
     name: ClassVar[ProviderName] = "apimart"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        provider="apimart",
-        durations=(5, 10),
-        aspect_ratios=("16:9", "9:16", "1:1"),
-        aspect_ratio_with_image=True,
-        sound=True,
-        sound_requires_pro=True,
-        qualities=("std", "pro"),
-        default_quality="std",
-        first_frame=True,
-        last_frame=True,
-        last_frame_requires_pro=True,
-        last_frame_excludes_sound=True,
-        negative_prompt=True,
-        cfg_scale=False,
-        max_outputs=1,
-        max_prompt_chars=2500,
-        prompt_optimization=False,
-        watermark=True,
-        callbacks=False,
-        notes=(
-            "std is 720p and silent; pro is 1080p and may generate audio.",
-            "With a first frame the image's own ratio may override aspect_ratio.",
-            "No callbacks are documented: completion is found by polling. Result links expire (expires_at, ~24 h).",
-            "Error codes, rate limits and prices are not documented; a white-label host's base URL must be set.",
-        ),
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
         self.require_supported(request)
@@ -171,14 +174,13 @@ class ApimartProvider(Provider):
             raise ValueError(f"{self.name}: a task id is required")
         return self.json_request("GET", TASKS_PATH + quote(task_id, safe=""))
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         data = self._data(response)
         try:
             task = _Task.model_validate(data)
         except ValidationError as exc:
             raise self.malformed(first_error(exc, "body"), response) from exc
-        asked = _asked_task_id(response)
-        task_id = self.answered_task_id(task.id, asked, response)
+        task_id = self.answered_task_id(task.id, task_id, response)
         videos = task.result.videos if task.result is not None else None
         error_code, error_message = _failure_details(task.error)
         return TaskStatus(
@@ -225,14 +227,3 @@ def _failure_details(failure: _Failure | str | None) -> tuple[str | None, str | 
     if isinstance(failure, _Failure):
         return (str(failure.code) if failure.code is not None else None), failure.message
     return None, failure
-
-
-def _asked_task_id(response: httpx.Response) -> str | None:
-    try:
-        request = response.request
-    except RuntimeError:  # a response built without its request carries no asked id
-        return None
-    path = request.url.raw_path.decode("ascii").split("?", 1)[0]
-    if TASKS_PATH not in path:
-        return None
-    return unquote(path.rsplit("/", 1)[-1]) or None

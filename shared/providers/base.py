@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +24,10 @@ from shared.models.request import JobRequest
 from shared.providers.capabilities import Capabilities, Violation
 from shared.providers.errors import ErrorKind, ProviderError, kind_for_status
 from shared.settings import ProviderEndpoint
+
+if TYPE_CHECKING:
+    from shared.secrets import ProviderCredentials
+    from shared.settings import Settings
 
 
 class ProviderState(StrEnum):
@@ -76,6 +80,19 @@ class Provider(ABC):
         self.api_key = api_key
         self.http = http
 
+    @classmethod
+    def from_settings(cls, settings: Settings, credentials: ProviderCredentials, http: httpx.Client) -> Self | None:
+        """The adapter as deployed (its endpoint, key and options), or None when no API key is configured for it."""
+        api_key = credentials.key_for(cls.name)
+        if api_key is None:
+            return None
+        return cls(settings.endpoint(cls.name), api_key, http, **cls.options(settings, credentials))
+
+    @classmethod
+    def options(cls, settings: Settings, credentials: ProviderCredentials) -> dict[str, Any]:
+        """Keyword arguments this adapter takes beyond endpoint, key and client, read from the same sources."""
+        return {}
+
     # -- what subclasses provide ---------------------------------------------------------------
 
     @abstractmethod
@@ -91,8 +108,8 @@ class Provider(ABC):
         """The provider's task-status request."""
 
     @abstractmethod
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
-        """A status answer, normalized; `ProviderError` for error envelopes."""
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
+        """A status answer about `task_id` (the task asked about), normalized; `ProviderError` for error envelopes."""
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskStatus:
         """A callback body read as a status hint. Providers without callbacks reject every call."""
@@ -145,7 +162,7 @@ class Provider(ABC):
             raise
 
     def status(self, task_id: str, *, timeout: float | None = None) -> TaskStatus:
-        return self.parse_status(self.send(self.build_status(task_id), timeout=timeout))
+        return self.parse_status(self.send(self.build_status(task_id), timeout=timeout), task_id)
 
     def send(self, request: httpx.Request, *, timeout: float | None = None) -> httpx.Response:
         """Send, turning transport failures and non-2xx answers into `ProviderError`s."""
@@ -200,14 +217,14 @@ class Provider(ABC):
             raise self._unreadable("answer is not a JSON object", response)
         return data
 
-    def answered_task_id(self, answered: str | None, asked: str | None, response: httpx.Response) -> str:
-        """The task a status answer is about; an answer about another task than the one asked is malformed."""
-        if answered and asked and answered != asked:
+    def answered_task_id(self, answered: str | None, asked: str, response: httpx.Response) -> str:
+        """The task a status answer is about; an answer about another task than the one asked is malformed.
+
+        An answer that names no task is read as being about the one asked.
+        """
+        if answered and answered != asked:
             raise self.malformed(f"status is for task {answered!r}, not {asked!r}", response)
-        task_id = answered or asked
-        if not task_id:
-            raise self.malformed("no task id in the status answer", response)
-        return task_id
+        return asked
 
     def malformed(self, what: str, response: httpx.Response | None = None) -> ProviderError:
         return self._unreadable(f"unexpected answer: {what}", response)

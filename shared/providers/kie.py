@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +25,10 @@ from shared.providers.errors import ProviderError
 from shared.providers.kie_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_kie_signature
 from shared.providers.parsing import first_error, load_callback_json
 from shared.settings import ProviderEndpoint
+
+if TYPE_CHECKING:
+    from shared.secrets import ProviderCredentials
+    from shared.settings import Settings
 
 TEXT_TO_VIDEO_MODEL = "kling-2.6/text-to-video"
 IMAGE_TO_VIDEO_MODEL = "kling-2.6/image-to-video"
@@ -124,6 +128,13 @@ class KieProvider(Provider):
         self.webhook_hmac_key = webhook_hmac_key
         self.signature_window_seconds = signature_window_seconds
 
+    @classmethod
+    def options(cls, settings: Settings, credentials: ProviderCredentials) -> dict[str, Any]:
+        return {
+            "webhook_hmac_key": credentials.kie_webhook_hmac_key,
+            "signature_window_seconds": settings.kie_signature_window_seconds,
+        }
+
     # -- submit --------------------------------------------------------------------------------
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
@@ -175,7 +186,7 @@ class KieProvider(Provider):
                 )
             raise
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         body = self.read_json(response)
         code = _envelope_code(body)
         task_failed = code in TASK_FAILED_CODES
@@ -190,8 +201,7 @@ class KieProvider(Provider):
             record = KieRecord.model_validate(data)
         except ValidationError as exc:
             raise self.malformed(f"record unreadable ({first_error(exc)})", response) from exc
-        asked = _asked_task_id(response)
-        task_id = self.answered_task_id(record.task_id, asked, response)
+        task_id = self.answered_task_id(record.task_id, task_id, response)
         if task_failed and code is not None:
             return _failed_by_code(task_id, record, code, _message(body, response))
         if record.state is None:
@@ -319,14 +329,6 @@ def _message(body: Mapping[str, Any], response: httpx.Response | None) -> str | 
     if isinstance(message, str) and message:
         return message[:300]
     return error_text(response) if response is not None else None
-
-
-def _asked_task_id(response: httpx.Response) -> str | None:
-    """The `taskId` the status request asked about, to catch an answer about another task."""
-    try:
-        return response.request.url.params.get("taskId") or None
-    except RuntimeError:  # a response built without a request: nothing to compare against
-        return None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

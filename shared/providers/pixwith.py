@@ -9,7 +9,6 @@ authentication; some answers spell the message `msg`.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -103,31 +102,34 @@ class _Task(BaseModel):
     result_urls: list[str] | None = None
 
 
+CAPABILITIES = Capabilities(
+    provider="pixwith",
+    durations=(5, 10),
+    aspect_ratios=("1:1", "16:9", "9:16"),
+    aspect_ratio_with_image=False,
+    sound=True,
+    qualities=(),
+    first_frame=True,
+    last_frame=False,
+    negative_prompt=False,
+    cfg_scale=False,
+    max_outputs=4,
+    # No limit is published; our own request limit applies.
+    max_prompt_chars=2500,
+    prompt_optimization=True,
+    watermark=False,
+    callbacks=False,
+    notes=(
+        "No callbacks: completion is found by polling.",
+        "Prompt length limit, result URL lifetime and rate limits are not documented.",
+        "Whether the per-request price scales with num_outputs is not stated.",
+    ),
+)
+
+
 class PixwithProvider(Provider):
     name: ClassVar[ProviderName] = "pixwith"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        provider="pixwith",
-        durations=(5, 10),
-        aspect_ratios=("1:1", "16:9", "9:16"),
-        aspect_ratio_with_image=False,
-        sound=True,
-        qualities=(),
-        first_frame=True,
-        last_frame=False,
-        negative_prompt=False,
-        cfg_scale=False,
-        max_outputs=4,
-        # No limit is published; our own request limit applies.
-        max_prompt_chars=2500,
-        prompt_optimization=True,
-        watermark=False,
-        callbacks=False,
-        notes=(
-            "No callbacks: completion is found by polling.",
-            "Prompt length limit, result URL lifetime and rate limits are not documented.",
-            "Whether the per-request price scales with num_outputs is not stated.",
-        ),
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def auth_headers(self) -> dict[str, str]:
         return {"Api-Key": self.api_key, "Accept": "application/json"}
@@ -163,14 +165,13 @@ class PixwithProvider(Provider):
             raise ValueError(f"{self.name}: a task id is required")
         return self.json_request("POST", STATUS_PATH, body={"task_id": task_id})
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         data = self._data(response)
         try:
             task = _Task.model_validate(data)
         except ValidationError as exc:
             raise self.malformed(first_error(exc, "body"), response) from exc
-        asked = _asked_task_id(response)
-        task_id = self.answered_task_id(task.task_id, asked, response)
+        task_id = self.answered_task_id(task.task_id, task_id, response)
         return TaskStatus(
             task_id=task_id,
             state=_state(task.status),
@@ -230,16 +231,3 @@ def _state(status: int | str) -> ProviderState:
 
 def _normalized(text: str | None) -> str:
     return " ".join((text or "").lower().split()).rstrip(".!")
-
-
-def _asked_task_id(response: httpx.Response) -> str | None:
-    try:
-        request = response.request
-    except RuntimeError:  # a response built without its request carries no asked id
-        return None
-    try:
-        body = json.loads(request.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    asked = body.get("task_id") if isinstance(body, dict) else None
-    return asked if isinstance(asked, str) else None

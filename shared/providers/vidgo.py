@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -125,14 +125,13 @@ class VidgoProvider(Provider):
             raise ValueError("vidgo: a task id is required")
         return self.json_request("GET", STATUS_PATH + quote(task_id, safe=""))
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         data = self._data(response)
         try:
             task = VidgoTask.model_validate(data)
         except ValidationError as exc:
             raise self.malformed(f"status data unreadable ({first_error(exc)})", response) from exc
-        asked = _asked_task_id(response)
-        task_id = self.answered_task_id(task.task_id, asked, response)
+        task_id = self.answered_task_id(task.task_id, task_id, response)
         return _task_status(task_id, task)
 
     # -- callback ------------------------------------------------------------------------------
@@ -185,16 +184,6 @@ def _task_status(task_id: str, task: VidgoTask) -> TaskStatus:
         result_urls=urls,
         error_message=task.error_message or None,
     )
-
-
-def _asked_task_id(response: httpx.Response) -> str | None:
-    """The task id in the status request's path, to catch an answer about another task."""
-    try:
-        raw_path = response.request.url.raw_path
-    except RuntimeError:  # a response built without a request: nothing to compare against
-        return None
-    path = raw_path.split(b"?", 1)[0].decode("ascii")
-    return unquote(path.rsplit("/", 1)[-1]) or None
 
 
 def _is_status_request(response: httpx.Response) -> bool:

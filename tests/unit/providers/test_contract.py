@@ -1,0 +1,203 @@
+"""The contract every provider adapter keeps, whatever its API looks like: construction, refusing what it
+cannot honour before sending, HTTP and transport failures classified alike, status answers tied to the task
+asked about, unknown status values never final. Each provider's own file pins its documented shapes."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from shared.errors import CallbackRejectedError, UnsupportedRequestError
+from shared.models.common import utcnow
+from shared.models.request import JobRequest
+from shared.providers.base import ProviderState
+from shared.providers.errors import ErrorKind, ProviderError
+from shared.providers.kie import KieProvider
+from shared.providers.registry import PROVIDER_CLASSES, build_provider
+from shared.secrets import ProviderCredentials
+from shared.settings import DEFAULT_BASE_URLS, ProviderEndpoint, Settings
+from tests.unit.providers.support import CASES, ProviderCase, ok
+
+each_provider = pytest.mark.parametrize("case", CASES, ids=str)
+
+
+# -- construction ---------------------------------------------------------------------------------
+
+
+@each_provider
+def test_an_api_key_is_required(case: ProviderCase) -> None:
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(500)))
+    with pytest.raises(ValueError, match="API key"):
+        case.adapter(ProviderEndpoint(base_url=DEFAULT_BASE_URLS[case.name]), "", http)
+
+
+@each_provider
+def test_the_registry_builds_it_from_settings_and_credentials_alone(case: ProviderCase) -> None:
+    settings = Settings(kie_signature_window_seconds=120)
+    credentials = ProviderCredentials.model_validate({case.name: "the-key", "kie_webhook_hmac_key": "hmac"})
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(500)))
+
+    adapter = build_provider(case.name, settings, credentials, http)
+
+    assert type(adapter) is PROVIDER_CLASSES[case.name] is case.adapter
+    assert (adapter.api_key, adapter.endpoint, adapter.http) == ("the-key", settings.endpoint(case.name), http)
+    if isinstance(adapter, KieProvider):  # Kie's own options arrive through the same path as everything else
+        assert (adapter.webhook_hmac_key, adapter.signature_window_seconds) == ("hmac", 120)
+    assert build_provider(case.name, settings, ProviderCredentials(), http) is None
+
+
+# -- submit ---------------------------------------------------------------------------------------
+
+
+@each_provider
+def test_a_submit_is_authenticated_json(case: ProviderCase) -> None:
+    provider, recorder = case.build(ok(case.submit_answer()))
+    result = provider.submit(JobRequest(prompt="a fox"), None)
+    header, value = case.auth
+    assert recorder.last.headers[header] == value
+    assert recorder.last.headers["Content-Type"] == "application/json"
+    assert recorder.last.url.scheme == "https"
+    assert result.task_id == case.task_id
+
+
+@each_provider
+def test_an_unsupported_request_is_refused_before_anything_is_sent(case: ProviderCase) -> None:
+    provider, recorder = case.build()
+    with pytest.raises(UnsupportedRequestError) as caught:
+        provider.submit(JobRequest(prompt="p", **case.unsupported), None)
+    assert [(item["field"], item["provider"]) for item in caught.value.details] == [
+        (next(iter(case.unsupported)), case.name)
+    ]
+    assert recorder.requests == []
+
+
+@each_provider
+def test_a_success_answer_that_is_not_json_may_stand_for_a_created_task(case: ProviderCase) -> None:
+    provider, _ = case.build(httpx.Response(200, text="<html>gateway</html>"))
+    with pytest.raises(ProviderError, match="not JSON") as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert caught.value.unreadable
+    assert caught.value.maybe_accepted
+
+
+@each_provider
+@pytest.mark.parametrize(
+    ("failure", "message", "maybe_accepted"),
+    [
+        (httpx.ConnectTimeout, "unreachable", False),
+        (httpx.ConnectError, "unreachable", False),
+        (httpx.ReadTimeout, "no answer", True),
+        (httpx.RemoteProtocolError, "no answer", True),
+    ],
+)
+def test_transport_failures_are_retryable_and_say_whether_a_task_may_exist(
+    case: ProviderCase, failure: type[httpx.TransportError], message: str, maybe_accepted: bool
+) -> None:
+    provider, recorder = case.build(failure)
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert len(recorder.requests) == 1
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert message in caught.value.message
+    assert caught.value.maybe_accepted is maybe_accepted
+    assert caught.value.http_status is None
+
+
+@each_provider
+@pytest.mark.parametrize("retry_after", ["30", "http-date"])
+def test_a_rate_limit_honours_retry_after(case: ProviderCase, retry_after: str) -> None:
+    when = format_datetime(utcnow() + timedelta(seconds=120), usegmt=True)
+    header = when if retry_after == "http-date" else retry_after
+    provider, _ = case.build(httpx.Response(429, text="slow down", headers={"Retry-After": header}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert caught.value.retry_after is not None
+    if retry_after == "http-date":
+        assert 100 < caught.value.retry_after <= 120
+    else:
+        assert caught.value.retry_after == 30.0
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+@each_provider
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (400, ErrorKind.REJECTED),
+        (401, ErrorKind.UNAVAILABLE),
+        (404, ErrorKind.NOT_FOUND),
+        (429, ErrorKind.RETRYABLE),
+        (500, ErrorKind.RETRYABLE),
+        (502, ErrorKind.RETRYABLE),
+        (503, ErrorKind.RETRYABLE),
+    ],
+)
+def test_http_errors_on_status_are_classified_alike(case: ProviderCase, code: int, kind: ErrorKind) -> None:
+    provider, _ = case.build(httpx.Response(code, json={"message": f"error {code}"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.status(case.task_id)
+    error = caught.value
+    assert (error.provider, error.kind, error.http_status, error.provider_code, error.message) == (
+        case.name,
+        kind,
+        code,
+        str(code),
+        f"error {code}",
+    )
+
+
+@each_provider
+def test_a_status_answer_about_another_task_is_malformed(case: ProviderCase) -> None:
+    provider, _ = case.build(ok(case.status_answer(task_id="someone-else")))
+    with pytest.raises(ProviderError, match="someone-else") as caught:
+        provider.status(case.task_id)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+    assert caught.value.unreadable
+
+
+@each_provider
+def test_a_status_answer_naming_no_task_is_read_as_the_task_asked_about(case: ProviderCase) -> None:
+    provider, _ = case.build(ok(case.status_answer(task_id=None)))
+    assert provider.status(case.task_id).task_id == case.task_id
+
+
+@each_provider
+def test_an_unknown_status_value_is_never_final(case: ProviderCase) -> None:
+    provider, _ = case.build(ok(case.status_answer(status=case.unknown_status)))
+    status = provider.status(case.task_id)
+    assert status.state is ProviderState.UNKNOWN
+    assert not status.state.terminal
+    assert status.raw_status == str(case.unknown_status)
+
+
+@each_provider
+def test_an_empty_task_id_is_refused_before_anything_is_sent(case: ProviderCase) -> None:
+    provider, recorder = case.build()
+    with pytest.raises(ValueError, match="id is required"):
+        provider.status("")
+    assert recorder.requests == []
+
+
+@each_provider
+def test_a_status_timeout_reaches_the_request(case: ProviderCase) -> None:
+    provider, recorder = case.build(ok(case.status_answer()))
+    provider.status(case.task_id, timeout=2.5)
+    assert recorder.last.extensions["timeout"]["read"] == 2.5
+
+
+# -- callbacks ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.adapter.capabilities.callbacks], ids=str)
+def test_providers_without_callbacks_refuse_every_callback(case: ProviderCase) -> None:
+    provider, _ = case.build()
+    with pytest.raises(CallbackRejectedError, match="does not send callbacks"):
+        provider.parse_callback(json.dumps(case.status_answer()).encode(), {})
