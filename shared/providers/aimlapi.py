@@ -35,6 +35,10 @@ STATES: dict[str, ProviderState] = {
     "succeeded": ProviderState.SUCCEEDED,
     "error": ProviderState.FAILED,
 }
+# The docs' polling sample keeps polling only while the status is one of these; any other status is the
+# end of the generation, read from what the answer carries (a video: success; an error: failure).
+IN_PROGRESS = frozenset({"queued", "waiting", "generating", "active"})
+assert STATES.keys() >= IN_PROGRESS
 
 
 class _Link(BaseModel):
@@ -150,11 +154,12 @@ class AimlapiProvider(Provider):
             raise self.malformed("no status in the status answer", response)
         error_code, error_message = _failure_details(answer.error)
         usage = answer.meta.usage if answer.meta is not None else None
+        urls = _result_urls(answer)
         return TaskStatus(
             task_id=task_id,
-            state=STATES.get(answer.status.strip().lower(), ProviderState.UNKNOWN),
+            state=_state(answer.status, urls, error_message or error_code),
             raw_status=answer.status,
-            result_urls=_result_urls(answer),
+            result_urls=urls,
             error_code=error_code,
             error_message=error_message,
             credits_used=usage.credits_used if usage is not None else None,
@@ -169,6 +174,18 @@ class AimlapiProvider(Provider):
     def _raise_error_body(self, answer: _Generation, response: httpx.Response) -> None:
         if answer.status_code is not None and answer.status_code >= 400:
             raise self.envelope_error(answer.status_code, answer.message, response)
+
+
+def _state(raw: str, urls: tuple[str, ...], failure: str | None) -> ProviderState:
+    status = raw.strip().lower()
+    if status in STATES:
+        return STATES[status]
+    # Another status ends the generation (the docs' sample stops polling on it): its content says how.
+    if urls:
+        return ProviderState.SUCCEEDED
+    if failure:
+        return ProviderState.FAILED
+    return ProviderState.UNKNOWN
 
 
 def _result_urls(answer: _Generation) -> tuple[str, ...]:

@@ -3,8 +3,10 @@
 Create: `POST /v1/videos/generations` with a flat body, answer
 `{"code": 200, "data": [{"status": "submitted", "task_id"}]}` (`data` is an array). Status:
 `GET /v1/tasks/{task_id}`, answer `{"code": 200, "data": {"id", "status", "progress",
-"result": {"videos": [{"url", "expires_at"}]}, "error"}}` where `url` is a string or a list of strings.
-A body `code` other than 200 is an error, classified like the HTTP status of the same number.
+"result": {"videos": [{"url", "expires_at"}]}, "error"}}` where `url` is a string or a list of strings (the
+shared task page's example puts results under `result.images` instead; both are read). A body `code` other
+than 200 is an error, classified like the HTTP status of the same number; an `error` that carries neither a
+message nor a code is not one.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class _Envelope(BaseModel):
 
     @property
     def failed(self) -> bool:
-        return (self.code is not None and str(self.code).strip() != str(SUCCESS_CODE)) or self.error is not None
+        # An `error` counts only when it says something: `{}`, `""` or `null` beside a good answer are not errors.
+        return (self.code is not None and str(self.code).strip() != str(SUCCESS_CODE)) or _says_something(self.error)
 
     @property
     def text(self) -> str | None:
@@ -85,9 +88,16 @@ class _Video(BaseModel):
 
 
 class _Result(BaseModel):
+    """The documented video answer fills `videos`; the docs' shared task example fills `images`."""
+
     model_config = ConfigDict(extra="ignore")
 
     videos: list[_Video] | None = None
+    images: list[_Video] | None = None
+
+    @property
+    def items(self) -> list[_Video]:
+        return [*(self.videos or ()), *(self.images or ())]
 
 
 class _Task(BaseModel):
@@ -152,7 +162,8 @@ class ApimartProvider(Provider):
             body["image_urls"] = images
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
-        body["audio"] = request.sound
+        if body["mode"] == "pro":  # the audio parameter needs pro; std is silent and takes no audio field
+            body["audio"] = request.sound
         if request.watermark is not None:
             body["watermark"] = request.watermark
         return self.json_request("POST", CREATE_PATH, body=body)
@@ -181,7 +192,7 @@ class ApimartProvider(Provider):
         except ValidationError as exc:
             raise self.malformed(first_error(exc, "body"), response) from exc
         task_id = self.answered_task_id(task.id, task_id, response)
-        videos = task.result.videos if task.result is not None else None
+        videos = task.result.items if task.result is not None else None
         error_code, error_message = _failure_details(task.error)
         return TaskStatus(
             task_id=task_id,
@@ -223,7 +234,14 @@ def _earliest_expiry(videos: list[_Video]) -> datetime | None:
     return datetime.fromtimestamp(min(moments), tz=UTC) if moments else None
 
 
+def _says_something(failure: _Failure | str | None) -> bool:
+    if isinstance(failure, _Failure):
+        return bool(failure.message) or failure.code not in (None, "")
+    return bool(failure and failure.strip())
+
+
 def _failure_details(failure: _Failure | str | None) -> tuple[str | None, str | None]:
     if isinstance(failure, _Failure):
-        return (str(failure.code) if failure.code is not None else None), failure.message
-    return None, failure
+        code = str(failure.code) if failure.code not in (None, "") else None
+        return code, failure.message or None
+    return None, (failure.strip() or None) if failure else None

@@ -23,6 +23,7 @@ from shared.models.job import Cost
 from shared.models.request import JobRequest
 from shared.providers.capabilities import Capabilities, Violation
 from shared.providers.errors import ErrorKind, ProviderError, kind_for_status
+from shared.providers.redaction import answer_excerpt
 from shared.settings import ProviderEndpoint
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 
 class ProviderState(StrEnum):
-    """A provider's task status, normalized. UNKNOWN means: not terminal as far as we know, keep waiting."""
+    """A provider's task status, normalized. UNKNOWN means: a status value we do not know; never final."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -65,6 +66,23 @@ class TaskStatus(BaseModel):
     error_code: str | None = None
     result_expires_at: datetime | None = None
     credits_used: float | None = None
+    # Why this answer cannot be acted on (an unknown status value, success without a video URL, ...), and
+    # the answer itself, redacted. Such an answer is never final: the job keeps waiting (services/unrecognized).
+    unrecognized: str | None = None
+    answer: str | None = None
+
+
+def unrecognized_reason(status: TaskStatus) -> str | None:
+    """The one rule for every provider: what a normalized status answer leaves us unable to act on."""
+    if status.unrecognized:
+        return status.unrecognized
+    if status.state is ProviderState.UNKNOWN:
+        return f"unknown status {status.raw_status!r}"
+    if status.state is ProviderState.SUCCEEDED and not status.result_urls:
+        return "finished without a recognisable video URL" + (
+            f" ({status.error_message})" if status.error_message else ""
+        )
+    return None
 
 
 class Provider(ABC):
@@ -151,18 +169,37 @@ class Provider(ABC):
         return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
 
     def submit(self, request: JobRequest, callback_url: str | None, *, timeout: float | None = None) -> SubmitResult:
-        response = self.send(self.build_submit(request, callback_url), timeout=timeout)
         try:
+            response = self.send(self.build_submit(request, callback_url), timeout=timeout)
             return self.parse_submit(response)
         except ProviderError as err:
             # A success answer we cannot read may still stand for a task the provider created; an error
             # the provider stated inside it (Pixwith's refusals come with HTTP 200) created nothing.
             if err.unreadable:
                 err.maybe_accepted = True
+            # There is no task yet to be unknown: a 404 on create is a route or model this account cannot
+            # reach, which another provider may well not share.
+            if err.kind is ErrorKind.NOT_FOUND:
+                err.kind = ErrorKind.UNAVAILABLE
             raise
 
     def status(self, task_id: str, *, timeout: float | None = None) -> TaskStatus:
-        return self.parse_status(self.send(self.build_status(task_id), timeout=timeout), task_id)
+        """The task's status; an answer we cannot act on comes back with `unrecognized` set, never as final."""
+        response = self.send(self.build_status(task_id), timeout=timeout)
+        try:
+            status = self.parse_status(response, task_id)
+        except ProviderError as err:
+            if err.unrecognized and err.answer is None:
+                err.answer = self.excerpt(response)
+            raise
+        reason = unrecognized_reason(status)
+        if reason is None:
+            return status
+        return status.model_copy(update={"unrecognized": reason, "answer": status.answer or self.excerpt(response)})
+
+    def excerpt(self, response: httpx.Response) -> str:
+        """The answer's body, redacted (our key and any secrets, tokens or signed URL queries in it removed)."""
+        return answer_excerpt(response.content, secrets=(self.api_key,))
 
     def send(self, request: httpx.Request, *, timeout: float | None = None) -> httpx.Response:
         """Send, turning transport failures and non-2xx answers into `ProviderError`s."""
@@ -227,7 +264,25 @@ class Provider(ABC):
         return asked
 
     def malformed(self, what: str, response: httpx.Response | None = None) -> ProviderError:
-        return self._unreadable(f"unexpected answer: {what}", response)
+        """A JSON answer in a shape we do not know: unrecognized, with the answer kept (redacted)."""
+        error = self._unreadable(f"unexpected answer: {what}", response)
+        error.unrecognized = True
+        error.answer = self.excerpt(response) if response is not None else None
+        return error
+
+    def unrecognized(
+        self, message: str, response: httpx.Response, *, provider_code: str | None = None
+    ) -> ProviderError:
+        """An error the provider stated in words or codes we do not know the meaning of."""
+        return ProviderError(
+            self.name,
+            ErrorKind.UNRECOGNIZED,
+            message,
+            http_status=response.status_code,
+            provider_code=provider_code,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            answer=self.excerpt(response),
+        )
 
     def _unreadable(self, message: str, response: httpx.Response | None) -> ProviderError:
         return ProviderError(

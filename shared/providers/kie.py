@@ -42,8 +42,9 @@ DEFAULT_SIGNATURE_WINDOW_SECONDS = 300
 # or generation failed; `failMsg` says why) rather than a problem with the status query.
 TASK_FAILED_CODES = frozenset({"422", "501"})
 
-# Kie keeps generated media for 14 days after completion.
-MEDIA_RETENTION = timedelta(days=14)
+# Kie's task-detail page says result URLs typically expire 24 hours after completion (its getting-started
+# page keeps generated files for 14 days; the URL handed back is the shorter-lived of the two).
+MEDIA_RETENTION = timedelta(hours=24)
 
 STATES: dict[str, ProviderState] = {
     "waiting": ProviderState.QUEUED,
@@ -273,7 +274,7 @@ def _task_status(task_id: str, record: KieRecord) -> TaskStatus:
         raw_status=raw,
         result_urls=urls,
         error_message=record.fail_msg or problem,
-        error_code=None if record.fail_code is None else str(record.fail_code),
+        error_code=None if record.fail_code in (None, "") else str(record.fail_code),
         result_expires_at=expires_at,
     )
 
@@ -284,16 +285,15 @@ def _failed_by_code(task_id: str, record: KieRecord, code: str, message: str | N
         state=ProviderState.FAILED,
         raw_status=record.state or code,
         error_message=record.fail_msg or message,
-        error_code=code if record.fail_code is None else str(record.fail_code),
+        error_code=code if record.fail_code in (None, "") else str(record.fail_code),
     )
 
 
 def _result_urls(result_json: str | dict[str, Any] | None) -> tuple[tuple[str, ...], str | None]:
     """`resultUrls` from `resultJson`, or no URLs and why.
 
-    A success without a readable result is returned as SUCCEEDED with no URLs rather than raised:
-    the task is over, and asking again returns the same record, so the caller fails the job
-    ("result missing") instead of polling until its deadline.
+    A success without a readable result is returned as SUCCEEDED with no URLs (and why) rather than raised;
+    the provider base marks such an answer unrecognized, so the job keeps waiting for a readable one.
     """
     if result_json is None or result_json == "":
         return (), "success without resultJson"

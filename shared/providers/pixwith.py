@@ -36,7 +36,7 @@ STATES: dict[int, ProviderState] = {
     3: ProviderState.FAILED,
 }
 
-# `code: 0` messages seen in Pixwith's own client code. Any other message is read as a refusal.
+# `code: 0` messages seen in Pixwith's own client code.
 ERROR_MESSAGES: dict[str, ErrorKind] = {
     "invalid api key": ErrorKind.UNAVAILABLE,
     "credits not enough": ErrorKind.UNAVAILABLE,
@@ -45,7 +45,8 @@ ERROR_MESSAGES: dict[str, ErrorKind] = {
 }
 
 # Pixwith answers every error as HTTP 200 `code: 0`; messages naming a transient condition are
-# retried (and fail over), "not found" is an unknown task. Everything else stays a refusal.
+# retried (and fail over), "not found" is an unknown task. Any other message is one we do not know the
+# meaning of: unrecognized, so a submit fails over and a status check keeps the job waiting.
 TRANSIENT_WORDS = (
     "too many",
     "rate limit",
@@ -67,7 +68,7 @@ def message_kind(text: str | None) -> ErrorKind:
         return ErrorKind.RETRYABLE
     if any(word in normalized for word in NOT_FOUND_WORDS):
         return ErrorKind.NOT_FOUND
-    return ErrorKind.REJECTED
+    return ErrorKind.UNRECOGNIZED
 
 
 # Credits per request from the price table: (duration, sound) -> credits.
@@ -209,11 +210,14 @@ class PixwithProvider(Provider):
 
     def _envelope_failure(self, envelope: _Envelope, response: httpx.Response) -> ProviderError:
         text = envelope.text
+        message = text or f"error code {envelope.code}"
         kind = ErrorKind.UNAVAILABLE if envelope.code == AUTH_FAILED_CODE else message_kind(text)
+        if kind is ErrorKind.UNRECOGNIZED:
+            return self.unrecognized(message, response, provider_code=str(envelope.code))
         return ProviderError(
             self.name,
             kind,
-            text or f"error code {envelope.code}",
+            message,
             http_status=response.status_code,
             provider_code=str(envelope.code),
             retry_after=retry_after_seconds(response.headers.get("Retry-After")),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,6 +26,7 @@ SUBMIT_PATH = "/api/generate/submit"
 STATUS_PATH = "/api/generate/status/"
 SUCCESS_CODE = "200"
 DEFAULT_ASPECT_RATIO: AspectRatio = "16:9"
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv")
 
 STATES: dict[str, ProviderState] = {
     "not_started": ProviderState.QUEUED,
@@ -173,9 +174,7 @@ class VidgoProvider(Provider):
 
 
 def _task_status(task_id: str, task: VidgoTask) -> TaskStatus:
-    urls = tuple(
-        file.file_url for file in task.files or () if file.file_url and (file.file_type or "").lower() == "video"
-    )
+    urls = tuple(file.file_url for file in task.files or () if file.file_url and _is_video(file))
     return TaskStatus(
         task_id=task_id,
         state=STATES.get(task.status, ProviderState.UNKNOWN),
@@ -184,6 +183,15 @@ def _task_status(task_id: str, task: VidgoTask) -> TaskStatus:
         result_urls=urls,
         error_message=task.error_message or None,
     )
+
+
+def _is_video(file: VidgoFile) -> bool:
+    """A result file whose type (`video`, `video/mp4`) or, when the type says nothing, extension says video."""
+    kind = (file.file_type or "").strip().lower()
+    if kind:
+        return kind == "video" or kind.startswith("video/")
+    path = urlsplit(file.file_url or "").path.lower()
+    return path.endswith(VIDEO_EXTENSIONS)
 
 
 def _is_status_request(response: httpx.Response) -> bool:

@@ -70,12 +70,12 @@ class ApimartApi(ProviderApi):
         top.string("aspect_ratio", choices=("16:9", "9:16", "1:1"))
         top.string("negative_prompt", non_empty=False)
         images = top.url_list("image_urls", min_items=1, max_items=2) or []
-        audio = top.boolean("audio") or False
+        audio = top.boolean("audio")
         top.boolean("watermark")
         last_frame = len(images) == 2
         if last_frame and mode != "pro":
             raise Rejection('image_urls with 2 images (first and last frame) requires mode "pro"')
-        if audio and mode != "pro":
+        if audio is not None and mode != "pro":  # the parameter itself needs pro, even set to false
             raise Rejection('audio requires mode "pro" (std mode is silent only)')
         if last_frame and audio:
             raise Rejection("in pro mode the last frame (2 image_urls) and audio cannot be used together")

@@ -345,3 +345,35 @@ def test_documented_http_errors_are_classified(code: int, kind: ErrorKind) -> No
 def test_no_price_is_published() -> None:
     provider, _ = provider_answering(httpx.Response(200))
     assert provider.estimate_cost(JobRequest(prompt="p")) is None
+
+
+# -- statuses outside the documented vocabulary ---------------------------------------------------
+
+
+def test_an_undocumented_status_with_a_video_is_the_end_of_a_successful_generation() -> None:
+    answer = event("status_completed") | {"status": "finished"}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    status = provider.status(TASK_ID)
+    assert (status.state, status.raw_status, status.unrecognized) == (ProviderState.SUCCEEDED, "finished", None)
+    assert status.result_urls == (answer["video"]["url"],)
+
+
+def test_an_undocumented_status_with_an_error_is_a_failed_generation() -> None:
+    answer = event("status_error") | {"status": "failed"}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    status = provider.status(TASK_ID)
+    assert (status.state, status.error_code, status.unrecognized) == (ProviderState.FAILED, "GenerationError", None)
+
+
+def test_an_undocumented_status_saying_nothing_else_is_unrecognized() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"id": TASK_ID, "status": "paused", "video": None}))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.UNKNOWN
+    assert status.unrecognized == "unknown status 'paused'"
+
+
+def test_completed_without_any_video_url_is_unrecognized_not_final() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"id": TASK_ID, "status": "completed", "video": None}))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.SUCCEEDED
+    assert status.unrecognized == "finished without a recognisable video URL"

@@ -112,7 +112,6 @@ def test_text_to_video_submit_has_the_documented_flat_shape() -> None:
         "mode": "std",
         "duration": 5,
         "aspect_ratio": "16:9",
-        "audio": False,
     }
     assert type(body["duration"]) is int
     assert "relay.example.com" not in request.content.decode()
@@ -155,7 +154,6 @@ def test_image_to_video_sends_the_first_frame_and_no_default_ratio() -> None:
         "mode": "std",
         "duration": 5,
         "image_urls": [FIRST_FRAME],
-        "audio": False,
         "watermark": True,
     }
 
@@ -206,7 +204,7 @@ def test_create_answer_without_a_usable_task_id_is_malformed(answer: dict[str, A
         (401, ErrorKind.UNAVAILABLE),
         (402, ErrorKind.UNAVAILABLE),
         (403, ErrorKind.UNAVAILABLE),
-        (404, ErrorKind.NOT_FOUND),
+        (404, ErrorKind.UNAVAILABLE),  # on create: a route or model this account cannot reach
         (422, ErrorKind.REJECTED),
         (429, ErrorKind.RETRYABLE),
         (500, ErrorKind.RETRYABLE),
@@ -435,3 +433,44 @@ def test_http_errors_are_classified_and_read_the_error_message(code: int, kind: 
 def test_no_price_is_known() -> None:
     provider, _ = provider_answering(httpx.Response(200))
     assert provider.estimate_cost(JobRequest(prompt="p")) is None
+
+
+# -- shapes the docs show besides the video example -----------------------------------------------
+
+
+def test_results_under_images_are_read_too() -> None:
+    images = [{"url": ["https://cdn.example.com/i.mp4"], "expires_at": 1763174708}]
+    provider, _ = provider_answering(
+        httpx.Response(200, json=with_data("status_completed_url_list", result={"images": images}))
+    )
+    status = provider.status(TASK_ID)
+    assert (status.state, status.result_urls, status.unrecognized) == (
+        ProviderState.SUCCEEDED,
+        ("https://cdn.example.com/i.mp4",),
+        None,
+    )
+
+
+@pytest.mark.parametrize("empty", [{}, "", "   ", {"message": "", "code": None}])
+def test_an_error_saying_nothing_is_not_an_error(empty: Any) -> None:
+    answer = event("status_processing") | {"error": empty}
+    answer["data"] = answer["data"] | {"error": empty}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.RUNNING
+    assert (status.error_code, status.error_message) == (None, None)
+
+
+@pytest.mark.parametrize("error", [{"message": "quota exceeded"}, {"code": "insufficient_quota"}, "quota exceeded"])
+def test_an_error_with_a_message_or_code_is_an_error(error: Any) -> None:
+    answer = event("submit_accepted") | {"error": error}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    with pytest.raises(ProviderError):
+        provider.submit(JobRequest(prompt="p"), None)
+
+
+def test_audio_is_sent_only_in_pro_mode_where_the_docs_allow_it() -> None:
+    for quality, sound, expected in (("std", False, None), ("pro", False, False), ("pro", True, True)):
+        provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+        provider.submit(JobRequest(prompt="p", quality=quality, sound=sound), None)
+        assert sent_json(sent[0]).get("audio") == expected, quality

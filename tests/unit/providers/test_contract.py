@@ -76,6 +76,16 @@ def test_an_unsupported_request_is_refused_before_anything_is_sent(case: Provide
 
 
 @each_provider
+def test_a_404_on_submit_fails_over_to_the_next_provider(case: ProviderCase) -> None:
+    provider, _ = case.build(httpx.Response(404, json={"message": "no such model"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.kind is ErrorKind.UNAVAILABLE
+    assert caught.value.failover
+    assert not caught.value.maybe_accepted
+
+
+@each_provider
 def test_a_success_answer_that_is_not_json_may_stand_for_a_created_task(case: ProviderCase) -> None:
     provider, _ = case.build(httpx.Response(200, text="<html>gateway</html>"))
     with pytest.raises(ProviderError, match="not JSON") as caught:
@@ -176,6 +186,39 @@ def test_an_unknown_status_value_is_never_final(case: ProviderCase) -> None:
     assert status.state is ProviderState.UNKNOWN
     assert not status.state.terminal
     assert status.raw_status == str(case.unknown_status)
+    assert status.unrecognized == f"unknown status {str(case.unknown_status)!r}"
+    assert status.answer is not None
+    assert case.task_id in status.answer
+
+
+@each_provider
+def test_an_unrecognised_answer_is_kept_without_keys_tokens_or_signed_url_queries(case: ProviderCase) -> None:
+    signed = "https://cdn.example.com/out.mp4?X-Amz-Signature=abc123&X-Amz-Credential=AKIA"
+    answer = case.status_answer(status=case.unknown_status, note=f"echo {case.api_key} {signed}", token="t0ps3cret")
+    provider, _ = case.build(ok(answer))
+    status = provider.status(case.task_id)
+    assert status.answer is not None
+    for secret in (case.api_key, "abc123", "AKIA", "t0ps3cret"):
+        assert secret not in status.answer
+    assert "https://cdn.example.com/out.mp4?[redacted]" in status.answer
+
+
+@each_provider
+def test_a_recognised_answer_is_not_marked(case: ProviderCase) -> None:
+    provider, _ = case.build(ok(case.status_answer()))
+    status = provider.status(case.task_id)
+    assert status.state in (ProviderState.QUEUED, ProviderState.RUNNING)
+    assert (status.unrecognized, status.answer) == (None, None)
+
+
+@each_provider
+def test_a_status_answer_in_an_unknown_shape_is_unrecognized_with_the_answer(case: ProviderCase) -> None:
+    provider, _ = case.build(ok(case.status_answer(task_id="someone-else")))
+    with pytest.raises(ProviderError) as caught:
+        provider.status(case.task_id)
+    assert caught.value.unrecognized
+    assert caught.value.answer is not None
+    assert "someone-else" in caught.value.answer
 
 
 @each_provider

@@ -167,14 +167,21 @@ DOCUMENTED_CODES = [
     (404, ErrorKind.NOT_FOUND),
     (422, ErrorKind.REJECTED),
     (429, ErrorKind.RETRYABLE),
+    (
+        433,
+        ErrorKind.UNAVAILABLE,
+    ),  # a sub-key over its limit (Kie's Chinese API reference): another provider may take it
     (455, ErrorKind.RETRYABLE),
     (500, ErrorKind.RETRYABLE),
     (501, ErrorKind.REJECTED),
     (505, ErrorKind.UNAVAILABLE),
 ]
+# On create there is no task to be unknown: a 404 means a route or model this account cannot reach, so the
+# job fails over to the next provider.
+SUBMIT_CODES = [(code, ErrorKind.UNAVAILABLE if code == 404 else kind) for code, kind in DOCUMENTED_CODES]
 
 
-@pytest.mark.parametrize(("code", "kind"), DOCUMENTED_CODES)
+@pytest.mark.parametrize(("code", "kind"), SUBMIT_CODES)
 def test_every_documented_envelope_code_on_submit_is_classified(code: int, kind: ErrorKind) -> None:
     provider, _ = answering(ok({"code": code, "msg": f"message {code}", "data": None}))
     with pytest.raises(ProviderError) as caught:
@@ -188,7 +195,7 @@ def test_every_documented_envelope_code_on_submit_is_classified(code: int, kind:
     )
 
 
-@pytest.mark.parametrize(("code", "kind"), DOCUMENTED_CODES)
+@pytest.mark.parametrize(("code", "kind"), SUBMIT_CODES)
 def test_every_documented_code_as_an_http_status_on_submit_is_classified(code: int, kind: ErrorKind) -> None:
     provider, _ = answering(httpx.Response(code, json={"code": code, "msg": f"message {code}"}))
     with pytest.raises(ProviderError) as caught:
@@ -249,8 +256,9 @@ def test_success_reads_the_urls_from_the_json_encoded_result() -> None:
     assert status.result_urls == (RESULT_URL,)
     assert status.error_message is None
     assert status.error_code is None
-    # Kie deletes generated media 14 days after completion.
-    assert status.result_expires_at == datetime.fromtimestamp(1_757_584_200, UTC) + timedelta(days=14)
+    # Kie's task-detail page: result URLs typically expire 24 hours after completion.
+    assert status.result_expires_at == datetime.fromtimestamp(1_757_584_200, UTC) + timedelta(hours=24)
+    assert status.unrecognized is None
     assert status.credits_used is None
 
 
@@ -270,12 +278,15 @@ def test_a_result_given_as_an_object_is_read_too() -> None:
         ('{"resultUrls": []}', "resultJson lists no result URL"),
     ],
 )
-def test_success_without_a_readable_result_is_success_with_no_urls(result_json: str | None, problem: str) -> None:
+def test_success_without_a_readable_result_is_unrecognized_not_final(result_json: str | None, problem: str) -> None:
     provider, _ = answering(ok(record("record_success", resultJson=result_json)))
     status = provider.status(TASK_ID)
     assert status.state is ProviderState.SUCCEEDED
     assert status.result_urls == ()
     assert status.error_message == problem
+    assert status.unrecognized == f"finished without a recognisable video URL ({problem})"
+    assert status.answer is not None
+    assert TASK_ID in status.answer
 
 
 def test_success_without_a_completion_time_has_no_expiry() -> None:
@@ -519,3 +530,10 @@ def test_verification_uses_the_clock_when_no_time_is_given() -> None:
     signing_provider().verify_callback(body, signed_headers(at=current))
     with pytest.raises(CallbackRejectedError, match="stale_timestamp"):
         signing_provider().verify_callback(body, signed_headers(at=current - 3600))
+
+
+@pytest.mark.parametrize("fail_code", ["", None])
+def test_an_empty_or_null_fail_code_is_no_code(fail_code: str | None) -> None:
+    provider, _ = answering(ok(record("record_fail", failCode=fail_code)))
+    status = provider.status(TASK_ID)
+    assert (status.state, status.error_code) == (ProviderState.FAILED, None)

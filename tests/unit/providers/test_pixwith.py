@@ -196,9 +196,9 @@ def test_code_two_is_an_authentication_failure_and_msg_is_read() -> None:
     [
         ({"code": 0, "message": "  invalid api key. "}, ErrorKind.UNAVAILABLE, "  invalid api key. "),
         ({"code": 0, "msg": "Credits not enough"}, ErrorKind.UNAVAILABLE, "Credits not enough"),
-        ({"code": 0, "message": "Prompt contains sensitive words"}, ErrorKind.REJECTED, "Prompt contains"),
-        ({"code": 0}, ErrorKind.REJECTED, "error code 0"),
-        ({"code": 5, "message": "Something else"}, ErrorKind.REJECTED, "Something else"),
+        ({"code": 0, "message": "Prompt contains sensitive words"}, ErrorKind.UNRECOGNIZED, "Prompt contains"),
+        ({"code": 0}, ErrorKind.UNRECOGNIZED, "error code 0"),
+        ({"code": 5, "message": "Something else"}, ErrorKind.UNRECOGNIZED, "Something else"),
     ],
 )
 def test_envelope_error_variants(answer: dict[str, Any], kind: ErrorKind, message: str) -> None:
@@ -378,8 +378,45 @@ def test_cost_is_per_request_and_says_the_output_count_is_unconfirmed() -> None:
         ("Task not found", ErrorKind.NOT_FOUND),
         ("Invalid API KEY", ErrorKind.UNAVAILABLE),
         ("Invalid image url", ErrorKind.REJECTED),
-        ("Prompt violates the content policy", ErrorKind.REJECTED),
+        ("Prompt violates the content policy", ErrorKind.UNRECOGNIZED),
     ],
 )
 def test_code_zero_messages_are_classified_by_meaning(message: str, kind: ErrorKind) -> None:
     assert message_kind(message) is kind
+
+
+# -- refusals we do not know --------------------------------------------------------------------
+
+
+def test_an_unknown_refusal_on_submit_fails_over_and_keeps_the_answer() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"code": 0, "message": "Model is warming up"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    error = caught.value
+    assert (error.kind, error.failover, error.maybe_accepted, error.unrecognized) == (
+        ErrorKind.UNRECOGNIZED,
+        True,
+        False,
+        True,
+    )
+    assert error.answer == '{"code":0,"message":"Model is warming up"}'
+
+
+def test_an_unknown_refusal_on_a_status_check_is_unrecognized_not_a_failed_task() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"code": 0, "message": "Queue is being rebalanced"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.status(TASK_ID)
+    assert caught.value.kind is ErrorKind.UNRECOGNIZED
+    assert caught.value.unrecognized
+    assert caught.value.kind is not ErrorKind.REJECTED
+
+
+def test_the_known_refusals_keep_their_meaning() -> None:
+    for fixture, kind in (
+        ("submit_invalid_image_url", ErrorKind.REJECTED),
+        ("submit_invalid_api_key", ErrorKind.UNAVAILABLE),
+    ):
+        provider, _ = provider_answering(httpx.Response(200, json=event(fixture)))
+        with pytest.raises(ProviderError) as caught:
+            provider.submit(JobRequest(prompt="p"), None)
+        assert (caught.value.kind, caught.value.unrecognized) == (kind, False)

@@ -128,7 +128,12 @@ def test_a_submit_answer_without_a_task_id_is_malformed(body: dict[str, Any], wh
 
 @pytest.mark.parametrize(
     ("code", "kind"),
-    [(401, ErrorKind.UNAVAILABLE), (404, ErrorKind.NOT_FOUND), (429, ErrorKind.RETRYABLE), (500, ErrorKind.RETRYABLE)],
+    [
+        (401, ErrorKind.UNAVAILABLE),
+        (404, ErrorKind.UNAVAILABLE),
+        (429, ErrorKind.RETRYABLE),
+        (500, ErrorKind.RETRYABLE),
+    ],
 )
 def test_an_error_code_inside_a_200_envelope_is_an_error(code: int, kind: ErrorKind) -> None:
     provider, _ = answering(ok({"code": code, "message": "Nope"}, **{"Retry-After": "9"}))
@@ -292,3 +297,24 @@ def test_unusable_callback_bodies_are_rejected(body: bytes, reason: str) -> None
     with pytest.raises(CallbackRejectedError) as caught:
         provider.parse_callback(body, {})
     assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("files", "urls"),
+    [
+        ([{"file_url": "https://s.vidgo.ai/a.mp4", "file_type": "video/mp4"}], ("https://s.vidgo.ai/a.mp4",)),
+        ([{"file_url": "https://s.vidgo.ai/a.MP4?sig=1"}], ("https://s.vidgo.ai/a.MP4?sig=1",)),
+        ([{"file_url": "https://s.vidgo.ai/a.mov", "file_type": ""}], ("https://s.vidgo.ai/a.mov",)),
+        ([{"file_url": "https://s.vidgo.ai/a.mp4", "file_type": "image"}], ()),
+        ([{"file_url": "https://s.vidgo.ai/a.bin"}], ()),
+    ],
+)
+def test_a_file_whose_type_or_extension_says_video_is_the_result(
+    files: list[dict[str, str]], urls: tuple[str, ...]
+) -> None:
+    body = event("status_finished")
+    body["data"]["files"] = files
+    provider, _ = answering(ok(body))
+    status = provider.status(TASK_ID)
+    assert status.result_urls == urls
+    assert (status.unrecognized is None) is bool(urls)
