@@ -177,6 +177,7 @@ class Engine:
                 num_outputs=spec.num_outputs,
                 created=now,
                 job_seconds=self.config.seconds_for(api.name),
+                seconds=spec.duration,
             )
             self._tasks[task_id] = task
             self._files[task.file_key] = task
@@ -231,6 +232,7 @@ class Engine:
             job_seconds=task.job_seconds,
             fail_message=task.fail_message,
             result_urls=self.result_urls(task),
+            seconds=task.seconds,
         )
 
     def settle(self, task: Task) -> None:

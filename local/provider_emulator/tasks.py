@@ -59,6 +59,7 @@ class Task:
     num_outputs: int
     created: float
     job_seconds: float
+    seconds: int = 5  # the video's length: the requested duration, or a motion control reference's
     status_queries: int = 0
     downloads: int = 0
     finished: float | None = None
@@ -100,6 +101,7 @@ class TaskSnapshot:
     job_seconds: float
     fail_message: str | None
     result_urls: tuple[str, ...]
+    seconds: int = 5
 
 
 class TaskView(BaseModel):

@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.models.common import ProviderName
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus
-from shared.providers.capabilities import Capabilities
+from shared.providers.capabilities import Capabilities, MotionCapabilities
 from shared.providers.parsing import Lenient, first_error
 
 TEXT_TO_VIDEO_MODEL = "klingai/video-v2-6-pro-text-to-video"
 IMAGE_TO_VIDEO_MODEL = "klingai/video-v2-6-pro-image-to-video"
+MOTION_CONTROL_MODEL = "klingai/video-v2-6-pro-motion-control"
 GENERATIONS_PATH = "/v2/video/generations"
 DEFAULT_ASPECT_RATIO = "16:9"
 
@@ -100,6 +101,14 @@ CAPABILITIES = Capabilities(
     prompt_optimization=False,
     watermark=False,
     callbacks=False,
+    motion_control=MotionCapabilities(
+        model=MOTION_CONTROL_MODEL,
+        qualities=("pro",),
+        default_quality="pro",
+        keep_original_sound=True,
+        max_prompt_chars=2500,
+        billing="no price published; the credits used are reported when the job ends",
+    ),
     notes=(
         "Only the Pro tier of Kling 2.6 is documented; a std tier appears only in third-party code.",
         "The final status may read 'completed' (video.url) or 'succeeded' (data[0].url); both are accepted.",
@@ -114,6 +123,8 @@ class AimlapiProvider(Provider):
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
         self.require_supported(request)
+        if request.motion_control is not None:
+            return self._build_motion_control(request)
         body: dict[str, Any] = {"prompt": request.prompt, "duration": request.duration}
         if request.first_frame_url is None:
             body["model"] = TEXT_TO_VIDEO_MODEL
@@ -127,6 +138,19 @@ class AimlapiProvider(Provider):
             body["negative_prompt"] = request.negative_prompt
         # Their default is true; ours is false, so the choice is always spelled out.
         body["generate_audio"] = request.sound
+        return self.json_request("POST", GENERATIONS_PATH, body=body)
+
+    def _build_motion_control(self, request: JobRequest) -> httpx.Request:
+        motion = request.motion_control
+        assert motion is not None
+        body: dict[str, Any] = {"model": MOTION_CONTROL_MODEL}
+        if request.prompt:
+            body["prompt"] = request.prompt
+        body["image_url"] = str(motion.image_url)
+        body["video_url"] = str(motion.video_url)
+        body["character_orientation"] = motion.character_orientation
+        if motion.keep_original_sound is not None:
+            body["keep_audio"] = motion.keep_original_sound
         return self.json_request("POST", GENERATIONS_PATH, body=body)
 
     def parse_submit(self, response: httpx.Response) -> SubmitResult:

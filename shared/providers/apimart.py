@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.models.common import ProviderName
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, clamp_progress
-from shared.providers.capabilities import Capabilities
+from shared.providers.capabilities import Capabilities, MotionCapabilities
 from shared.providers.parsing import Lenient, first_error
 
 MODEL = "kling-v2-6"
+MOTION_CONTROL_MODEL = "kling-v2-6-motion-control"
 CREATE_PATH = "/v1/videos/generations"
 TASKS_PATH = "/v1/tasks/"
 DEFAULT_ASPECT_RATIO = "16:9"
@@ -130,6 +131,14 @@ CAPABILITIES = Capabilities(
     prompt_optimization=False,
     watermark=True,
     callbacks=False,
+    motion_control=MotionCapabilities(
+        model=MOTION_CONTROL_MODEL,
+        qualities=("std", "pro"),
+        default_quality="std",
+        keep_original_sound=True,
+        max_prompt_chars=2500,
+        billing="per second of the reference video, as APIMart measures it; no price published",
+    ),
     notes=(
         "std is 720p and silent; pro is 1080p and may generate audio.",
         "With a first frame the image's own ratio may override aspect_ratio.",
@@ -145,6 +154,8 @@ class ApimartProvider(Provider):
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
         self.require_supported(request)
+        if request.motion_control is not None:
+            return self._build_motion_control(request)
         body: dict[str, Any] = {
             "model": MODEL,
             "prompt": request.prompt,
@@ -166,6 +177,20 @@ class ApimartProvider(Provider):
             body["audio"] = request.sound
         if request.watermark is not None:
             body["watermark"] = request.watermark
+        return self.json_request("POST", CREATE_PATH, body=body)
+
+    def _build_motion_control(self, request: JobRequest) -> httpx.Request:
+        motion = request.motion_control
+        assert motion is not None
+        body: dict[str, Any] = {"model": MOTION_CONTROL_MODEL}
+        if request.prompt:
+            body["prompt"] = request.prompt
+        body["image_url"] = str(motion.image_url)
+        body["video_url"] = str(motion.video_url)
+        body["character_orientation"] = motion.character_orientation
+        body["mode"] = self.capabilities.quality_for(request)
+        if motion.keep_original_sound is not None:
+            body["keep_original_sound"] = "yes" if motion.keep_original_sound else "no"
         return self.json_request("POST", CREATE_PATH, body=body)
 
     def parse_submit(self, response: httpx.Response) -> SubmitResult:

@@ -7,6 +7,7 @@ how to read its answers and callbacks. Sending, timeouts and HTTP error mapping 
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.errors import CallbackRejectedError, UnsupportedRequestError
 from shared.models.common import ProviderName, utcnow
 from shared.models.job import Cost
-from shared.models.request import JobRequest
+from shared.models.request import JobRequest, reference_seconds_allowed
 from shared.providers.capabilities import Capabilities, Violation
 from shared.providers.errors import ErrorKind, ProviderError, kind_for_status
 from shared.providers.redaction import answer_excerpt
@@ -334,3 +335,22 @@ def clamp_progress(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return max(0, min(100, int(value)))
+
+
+def motion_control_cost(request: JobRequest, credits_per_second: float, basis: str) -> Cost | None:
+    """A per-second price for motion control: the output is as long as the reference video.
+
+    With the video's length measured, the price of its whole seconds; without it, the most the orientation
+    allows, said to be an upper bound.
+    """
+    motion = request.motion_control
+    if motion is None:
+        return None
+    if motion.video_seconds is None:
+        _, longest = reference_seconds_allowed(motion.character_orientation)
+        return Cost(
+            amount=credits_per_second * longest,
+            basis=f"{basis}; at most {longest} s (the reference video's length could not be read)",
+        )
+    seconds = max(1, math.ceil(motion.video_seconds - 1e-9))
+    return Cost(amount=credits_per_second * seconds, basis=f"{basis}; {seconds} s (the reference video's length)")

@@ -19,8 +19,15 @@ from shared.errors import CallbackRejectedError
 from shared.models.common import AspectRatio, ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
-from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, error_text
-from shared.providers.capabilities import Capabilities
+from shared.providers.base import (
+    Provider,
+    ProviderState,
+    SubmitResult,
+    TaskStatus,
+    error_text,
+    motion_control_cost,
+)
+from shared.providers.capabilities import Capabilities, MotionCapabilities
 from shared.providers.errors import ProviderError
 from shared.providers.kie_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_kie_signature
 from shared.providers.parsing import first_error, load_callback_json
@@ -32,6 +39,9 @@ if TYPE_CHECKING:
 
 TEXT_TO_VIDEO_MODEL = "kling-2.6/text-to-video"
 IMAGE_TO_VIDEO_MODEL = "kling-2.6/image-to-video"
+MOTION_CONTROL_MODEL = "kling-2.6/motion-control"
+# Motion control names its tiers by resolution.
+MOTION_MODES: dict[str, str] = {"std": "720p", "pro": "1080p"}
 SUBMIT_PATH = "/api/v1/jobs/createTask"
 STATUS_PATH = "/api/v1/jobs/recordInfo"
 SUCCESS_CODE = "200"
@@ -60,6 +70,8 @@ PRICE_BASIS = (
     "Estimate from a third-party price table for Kling 2.6 on Kie (5 s: 55 credits silent, 110 with sound; "
     "10 s: 110 silent, 220 with sound); unconfirmed, Kie's own price list is authoritative."
 )
+# Motion control credits per second of output by tier, from third-party price tables (unconfirmed).
+MOTION_CREDITS_PER_SECOND: dict[str, int] = {"std": 11, "pro": 18}
 
 CAPABILITIES = Capabilities(
     provider="kie",
@@ -79,11 +91,22 @@ CAPABILITIES = Capabilities(
     watermark=False,
     callbacks=True,
     signed_callbacks=True,
+    motion_control=MotionCapabilities(
+        model=MOTION_CONTROL_MODEL,
+        qualities=("std", "pro"),
+        default_quality="std",
+        keep_original_sound=False,
+        max_prompt_chars=2500,
+        billing="per second of output (the reference video's length); about 11 credits/s at 720p (std) and 18 "
+        "at 1080p (pro) by third-party price tables (unconfirmed)",
+    ),
     notes=(
         "Callback signing is opt-in (a webhook HMAC key set in the Kie console) and covers only the task id "
         "and timestamp, not the body; the task status is re-read before a result is trusted.",
         "Image-to-video takes one image (the first frame), JPEG/PNG/WebP up to 10 MB.",
         "The credit price is an estimate from a third-party table (unconfirmed).",
+        "Motion control: mode 720p (std) or 1080p (pro); no field for the reference video's sound, so "
+        "keep_original_sound cannot be chosen.",
     ),
 )
 
@@ -140,6 +163,8 @@ class KieProvider(Provider):
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
         self.require_supported(request)
+        if request.motion_control is not None:
+            return self._build_motion_control(request, callback_url)
         image = request.first_frame_url
         parameters: dict[str, Any] = {"prompt": request.prompt}
         if image is not None:
@@ -149,6 +174,22 @@ class KieProvider(Provider):
             parameters["aspect_ratio"] = request.aspect_ratio or DEFAULT_ASPECT_RATIO
         parameters["duration"] = str(request.duration)  # a string: "5" | "10"
         body: dict[str, Any] = {"model": TEXT_TO_VIDEO_MODEL if image is None else IMAGE_TO_VIDEO_MODEL}
+        if callback_url:
+            body["callBackUrl"] = callback_url
+        body["input"] = parameters
+        return self.json_request("POST", SUBMIT_PATH, body=body)
+
+    def _build_motion_control(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
+        motion = request.motion_control
+        assert motion is not None
+        parameters: dict[str, Any] = {}
+        if request.prompt:
+            parameters["prompt"] = request.prompt
+        parameters["input_urls"] = [str(motion.image_url)]
+        parameters["video_urls"] = [str(motion.video_url)]
+        parameters["character_orientation"] = motion.character_orientation
+        parameters["mode"] = MOTION_MODES[self.capabilities.quality_for(request) or "std"]
+        body: dict[str, Any] = {"model": MOTION_CONTROL_MODEL}
         if callback_url:
             body["callBackUrl"] = callback_url
         body["input"] = parameters
@@ -242,6 +283,14 @@ class KieProvider(Provider):
     # -- price ---------------------------------------------------------------------------------
 
     def estimate_cost(self, request: JobRequest) -> Cost | None:
+        if request.motion_control is not None:
+            tier = self.capabilities.quality_for(request) or "std"
+            rate = MOTION_CREDITS_PER_SECOND[tier]
+            basis = (
+                f"Estimate: Kling 2.6 motion control on Kie at {rate} credits per second ({MOTION_MODES[tier]}), "
+                "from third-party price tables; unconfirmed, Kie's own price list is authoritative"
+            )
+            return motion_control_cost(request, rate, basis)
         return Cost(amount=PRICES[(request.duration, request.sound)], basis=PRICE_BASIS)
 
 

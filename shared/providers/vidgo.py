@@ -55,8 +55,9 @@ CAPABILITIES = Capabilities(
     callbacks=True,
     signed_callbacks=False,
     notes=(
-        "The image-to-video field input.image_urls is not in Vidgo's kling-2.6 page; it is the field its "
-        "API family uses for other models (unconfirmed).",
+        "The image-to-video field input.image_urls is not in Vidgo's kling-2.6 page; Vidgo's own "
+        "kling-2.6-motion-control page passes its image as input.image_urls, as its API family does for other "
+        "models (still unconfirmed for kling-2.6).",
         "Image-to-video takes the first frame's aspect ratio; whether input.aspect_ratio applies there is "
         "not documented.",
         "Prompt length limit, result URL lifetime and price are not documented.",

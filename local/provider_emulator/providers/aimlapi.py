@@ -13,11 +13,12 @@ from typing import Any, ClassVar
 
 from local.provider_emulator.providers.base import Incoming, Operation, ProviderApi, Reply, SubmitSpec
 from local.provider_emulator.tasks import Phase, TaskSnapshot
-from local.provider_emulator.validation import Fields, Rejection, is_http_url, lenient_prompt
+from local.provider_emulator.validation import Fields, Rejection, check_reference_video, is_http_url, lenient_prompt
 from shared.models.common import ProviderName
 
 TEXT_TO_VIDEO = "klingai/video-v2-6-pro-text-to-video"
 IMAGE_TO_VIDEO = "klingai/video-v2-6-pro-image-to-video"
+MOTION_CONTROL = "klingai/video-v2-6-pro-motion-control"
 GENERATIONS_PATH = "/v2/video/generations"
 PROMPT_LIMIT = 2500
 # Not published: the emulator charges a made-up 21 000 credits per second, 1.5 times that with audio.
@@ -40,7 +41,9 @@ class AimlApi(ProviderApi):
 
     def parse_submit(self, body: object) -> SubmitSpec:
         top = Fields(body)
-        model = top.string("model", required=True, choices=(TEXT_TO_VIDEO, IMAGE_TO_VIDEO))
+        model = top.string("model", required=True, choices=(TEXT_TO_VIDEO, IMAGE_TO_VIDEO, MOTION_CONTROL))
+        if model == MOTION_CONTROL:
+            return self._parse_motion_control(top)
         if model == TEXT_TO_VIDEO:
             top.only((*_COMMON, "aspect_ratio", "cfg_scale"), f"for {model}")
             top.string("aspect_ratio", choices=("16:9", "9:16", "1:1"))
@@ -56,6 +59,22 @@ class AimlApi(ProviderApi):
         top.boolean("generate_audio")
         top.string("provider", choices=("kling", "klingai", "fal", "auto"))
         return SubmitSpec(model=model, prompt=prompt, duration=duration or 5)
+
+    def _parse_motion_control(self, top: Fields) -> SubmitSpec:
+        """klingai/video-v2-6-pro-motion-control: image_url and video_url required, the rest optional."""
+        top.only(
+            ("model", "prompt", "image_url", "video_url", "character_orientation", "keep_audio"),
+            f"for {MOTION_CONTROL}",
+        )
+        prompt = top.string("prompt", max_length=PROMPT_LIMIT) or ""
+        image = top.string("image_url", required=True)
+        if not is_http_url(image) and not (len(image) >= 16 and _BASE64.match(image)):
+            raise Rejection("image_url must be an http(s) URL or a Base64-encoded image")
+        video = top.url("video_url", required=True) or ""
+        orientation = top.string("character_orientation", choices=("image", "video")) or "image"
+        top.boolean("keep_audio")
+        seconds = check_reference_video(video, orientation)
+        return SubmitSpec(model=MOTION_CONTROL, prompt=prompt, duration=seconds)
 
     def new_task_id(self, spec: SubmitSpec, now: float) -> str:
         return f"{uuid.uuid4()}:{spec.model}"
@@ -82,8 +101,8 @@ class AimlApi(ProviderApi):
         failed = task.phase is Phase.FAILED
         meta = None
         if succeeded:
-            seconds = task.submitted.get("duration", 5)
-            audio = task.submitted.get("generate_audio", True)
+            seconds = task.seconds
+            audio = task.submitted.get("generate_audio", task.model != MOTION_CONTROL)
             credits = CREDITS_PER_SECOND * int(seconds) * (3 if audio else 2) // 2
             meta = {"usage": {"credits_used": credits}}
         return {

@@ -13,10 +13,11 @@ from urllib.parse import unquote
 
 from local.provider_emulator.providers.base import Incoming, Operation, ProviderApi, Reply, SubmitSpec
 from local.provider_emulator.tasks import Phase, TaskSnapshot
-from local.provider_emulator.validation import Fields, Rejection, lenient_prompt
+from local.provider_emulator.validation import Fields, Rejection, check_reference_video, lenient_prompt
 from shared.models.common import ProviderName
 
 MODEL = "kling-v2-6"
+MOTION_CONTROL = "kling-v2-6-motion-control"
 SUBMIT_PATH = "/v1/videos/generations"
 STATUS_PREFIX = "/v1/tasks/"
 PROMPT_LIMIT = 2500
@@ -50,6 +51,8 @@ class ApimartApi(ProviderApi):
 
     def parse_submit(self, body: object) -> SubmitSpec:
         top = Fields(body)
+        if top.data.get("model") == MOTION_CONTROL:
+            return self._parse_motion_control(top)
         top.only(
             (
                 "model",
@@ -63,7 +66,7 @@ class ApimartApi(ProviderApi):
                 "watermark",
             )
         )
-        model = top.string("model", required=True, choices=(MODEL,))
+        model = top.string("model", required=True, choices=(MODEL, MOTION_CONTROL))
         prompt = top.string("prompt", required=True, max_length=PROMPT_LIMIT)
         mode = top.string("mode", choices=("std", "pro")) or "std"
         duration = top.integer("duration", choices=(5, 10))
@@ -80,6 +83,21 @@ class ApimartApi(ProviderApi):
         if last_frame and audio:
             raise Rejection("in pro mode the last frame (2 image_urls) and audio cannot be used together")
         return SubmitSpec(model=model, prompt=prompt, duration=duration or 5)
+
+    def _parse_motion_control(self, top: Fields) -> SubmitSpec:
+        """kling-v2-6-motion-control on the same endpoint: image_url, video_url and the orientation required."""
+        top.only(
+            ("model", "prompt", "image_url", "video_url", "keep_original_sound", "character_orientation", "mode"),
+            f"for {MOTION_CONTROL}",
+        )
+        prompt = top.string("prompt", max_length=PROMPT_LIMIT) or ""
+        top.url("image_url", required=True)
+        video = top.url("video_url", required=True) or ""
+        top.string("keep_original_sound", choices=("yes", "no"))
+        orientation = top.string("character_orientation", required=True, choices=("image", "video"))
+        top.string("mode", choices=("std", "pro"))
+        seconds = check_reference_video(video, orientation)
+        return SubmitSpec(model=MOTION_CONTROL, prompt=prompt, duration=seconds)
 
     def new_task_id(self, spec: SubmitSpec, now: float) -> str:
         return "task_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))

@@ -13,11 +13,13 @@ from typing import Any, ClassVar
 
 from local.provider_emulator.providers.base import CallbackPolicy, Incoming, Operation, ProviderApi, Reply, SubmitSpec
 from local.provider_emulator.tasks import QUEUED_SHARE, Phase, TaskSnapshot
-from local.provider_emulator.validation import Fields, Rejection, lenient_prompt
+from local.provider_emulator.validation import Fields, Rejection, check_reference_video, lenient_prompt
 from shared.models.common import ProviderName
 
 TEXT_TO_VIDEO = "kling-2.6/text-to-video"
 IMAGE_TO_VIDEO = "kling-2.6/image-to-video"
+MOTION_CONTROL = "kling-2.6/motion-control"
+MOTION_PROMPT_LIMIT = 2500
 SUBMIT_PATH = "/api/v1/jobs/createTask"
 STATUS_PATH = "/api/v1/jobs/recordInfo"
 PROMPT_LIMIT = 1000
@@ -50,9 +52,11 @@ class KieApi(ProviderApi):
     def parse_submit(self, body: object) -> SubmitSpec:
         top = Fields(body)
         top.only(("model", "callBackUrl", "input"))
-        model = top.string("model", required=True, choices=(TEXT_TO_VIDEO, IMAGE_TO_VIDEO))
+        model = top.string("model", required=True, choices=(TEXT_TO_VIDEO, IMAGE_TO_VIDEO, MOTION_CONTROL))
         callback_url = top.url("callBackUrl")
         params = top.object("input", required=True)
+        if model == MOTION_CONTROL:
+            return self._parse_motion_control(params, callback_url)
         if model == TEXT_TO_VIDEO:
             params.only(("prompt", "sound", "aspect_ratio", "duration"), f"for {model}")
             params.string("aspect_ratio", required=True, choices=("1:1", "16:9", "9:16"))
@@ -63,6 +67,17 @@ class KieApi(ProviderApi):
         params.boolean("sound", required=True)
         duration = params.string("duration", required=True, choices=("5", "10"))
         return SubmitSpec(model=model, prompt=prompt, callback_url=callback_url, duration=int(duration))
+
+    def _parse_motion_control(self, params: Fields, callback_url: str | None) -> SubmitSpec:
+        """kling-2.6/motion-control: one image, one 3-30 s video, the orientation and the mode are required."""
+        params.only(("prompt", "input_urls", "video_urls", "character_orientation", "mode"), f"for {MOTION_CONTROL}")
+        prompt = params.string("prompt", max_length=MOTION_PROMPT_LIMIT) or ""
+        params.url_list("input_urls", required=True, min_items=1, max_items=1)
+        videos = params.url_list("video_urls", required=True, min_items=1, max_items=1) or []
+        orientation = params.string("character_orientation", required=True, choices=("image", "video"))
+        params.string("mode", required=True, choices=("720p", "1080p"))
+        seconds = check_reference_video(videos[0], orientation)
+        return SubmitSpec(model=MOTION_CONTROL, prompt=prompt, callback_url=callback_url, duration=seconds)
 
     def new_task_id(self, spec: SubmitSpec, now: float) -> str:
         return uuid.uuid4().hex

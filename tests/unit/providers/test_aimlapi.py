@@ -377,3 +377,32 @@ def test_completed_without_any_video_url_is_unrecognized_not_final() -> None:
     status = provider.status(TASK_ID)
     assert status.state is ProviderState.SUCCEEDED
     assert status.unrecognized == "finished without a recognisable video URL"
+
+
+# -- motion control -------------------------------------------------------------------------------
+
+MOTION = {"image_url": "https://img.example.com/c.png", "video_url": "https://cdn.example.com/d.mp4"}
+
+
+@pytest.mark.parametrize(("sound", "sent"), [(None, {}), (True, {"keep_audio": True}), (False, {"keep_audio": False})])
+def test_motion_control_has_the_documented_flat_shape(sound: bool | None, sent: dict[str, Any]) -> None:
+    provider, requests = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+    request = JobRequest.model_validate(
+        {"prompt": "dances", "motion_control": {**MOTION, "keep_original_sound": sound}}
+    )
+    provider.submit(request, None)
+    assert sent_json(requests[0]) == {
+        "model": "klingai/video-v2-6-pro-motion-control",
+        "prompt": "dances",
+        "image_url": MOTION["image_url"],
+        "video_url": MOTION["video_url"],
+        "character_orientation": "image",
+        **sent,
+    }
+
+
+def test_motion_control_is_pro_only_and_priced_by_what_the_provider_reports() -> None:
+    request = JobRequest.model_validate({"motion_control": MOTION, "quality": "std"})
+    assert [v.field for v in AimlapiProvider.capabilities.check(request)] == ["quality"]
+    provider, _ = provider_answering(httpx.Response(200))
+    assert provider.estimate_cost(JobRequest.model_validate({"motion_control": MOTION})) is None

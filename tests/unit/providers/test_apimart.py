@@ -474,3 +474,29 @@ def test_audio_is_sent_only_in_pro_mode_where_the_docs_allow_it() -> None:
         provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
         provider.submit(JobRequest(prompt="p", quality=quality, sound=sound), None)
         assert sent_json(sent[0]).get("audio") == expected, quality
+
+
+# -- motion control -------------------------------------------------------------------------------
+
+MOTION = {"image_url": "https://img.example.com/c.png", "video_url": "https://cdn.example.com/d.mp4"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "sent"),
+    [
+        ({}, {"mode": "std"}),
+        ({"quality": "pro"}, {"mode": "pro"}),
+        ({"motion_control": {**MOTION, "keep_original_sound": False}}, {"mode": "std", "keep_original_sound": "no"}),
+        ({"motion_control": {**MOTION, "keep_original_sound": True}}, {"mode": "std", "keep_original_sound": "yes"}),
+    ],
+)
+def test_motion_control_has_the_documented_shape(fields: dict[str, Any], sent: dict[str, Any]) -> None:
+    provider, requests = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+    provider.submit(JobRequest.model_validate({"motion_control": MOTION, **fields}), None)
+    assert sent_json(requests[0]) == {
+        "model": "kling-v2-6-motion-control",
+        "image_url": MOTION["image_url"],
+        "video_url": MOTION["video_url"],
+        "character_orientation": "image",
+        **sent,
+    }

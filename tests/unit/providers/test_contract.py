@@ -244,3 +244,40 @@ def test_providers_without_callbacks_refuse_every_callback(case: ProviderCase) -
     provider, _ = case.build()
     with pytest.raises(CallbackRejectedError, match="does not send callbacks"):
         provider.parse_callback(json.dumps(case.status_answer()).encode(), {})
+
+
+# -- motion control -------------------------------------------------------------------------------
+
+MOTION = {"image_url": "https://img.example.com/c.png", "video_url": "https://cdn.example.com/d.mp4"}
+
+
+@each_provider
+def test_motion_control_is_taken_where_offered_and_refused_naming_it_elsewhere(case: ProviderCase) -> None:
+    request = JobRequest.model_validate({"motion_control": MOTION})
+    violations = case.adapter.capabilities.check(request)
+    if case.adapter.capabilities.motion_control is None:
+        assert [(v.field, v.provider, v.rule) for v in violations] == [
+            ("motion_control", case.name, "does not offer motion control")
+        ]
+        provider, recorder = case.build()
+        with pytest.raises(UnsupportedRequestError):
+            provider.submit(request, None)
+        assert recorder.requests == []
+    else:
+        assert violations == []
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.adapter.capabilities.motion_control is not None], ids=str)
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"negative_prompt": "blur"}, "negative_prompt"),
+        ({"cfg_scale": 0.5}, "cfg_scale"),
+        ({"watermark": False}, "watermark"),
+        ({"num_outputs": 2}, "num_outputs"),
+        ({"prompt": "p" * 2501}, "prompt"),
+    ],
+)
+def test_what_no_motion_control_api_takes_is_refused(case: ProviderCase, extra: dict[str, object], field: str) -> None:
+    request = JobRequest.model_validate({"motion_control": MOTION}).model_copy(update=extra)
+    assert [v.field for v in case.adapter.capabilities.check(request)] == [field]

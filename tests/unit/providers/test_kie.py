@@ -537,3 +537,57 @@ def test_an_empty_or_null_fail_code_is_no_code(fail_code: str | None) -> None:
     provider, _ = answering(ok(record("record_fail", failCode=fail_code)))
     status = provider.status(TASK_ID)
     assert (status.state, status.error_code) == (ProviderState.FAILED, None)
+
+
+# -- motion control -------------------------------------------------------------------------------
+
+CHARACTER = "https://img.example.com/character.png"
+DANCE = "https://cdn.example.com/dance.mp4"
+
+
+def motion_request(**fields: Any) -> JobRequest:
+    motion = {"image_url": CHARACTER, "video_url": DANCE, **fields.pop("motion", {})}
+    return JobRequest.model_validate({"motion_control": motion, **fields})
+
+
+@pytest.mark.parametrize(("quality", "mode"), [(None, "720p"), ("std", "720p"), ("pro", "1080p")])
+def test_motion_control_has_the_documented_shape(quality: str | None, mode: str) -> None:
+    provider, recorder = answering(ok(event("submit_ok")))
+    provider.submit(motion_request(quality=quality, motion={"character_orientation": "video"}), CALLBACK)
+    assert recorder.last_json() == {
+        "model": "kling-2.6/motion-control",
+        "callBackUrl": CALLBACK,
+        "input": {"input_urls": [CHARACTER], "video_urls": [DANCE], "character_orientation": "video", "mode": mode},
+    }
+
+
+def test_a_motion_prompt_may_be_as_long_as_2500_characters() -> None:
+    provider, recorder = answering(ok(event("submit_ok")))
+    provider.submit(motion_request(prompt="p" * 2500), None)
+    assert recorder.last_json()["input"]["prompt"] == "p" * 2500
+
+
+def test_kie_cannot_be_told_to_keep_or_drop_the_reference_sound() -> None:
+    violations = KieProvider.capabilities.check(motion_request(motion={"keep_original_sound": True}))
+    assert [(v.field, v.provider) for v in violations] == [("motion_control.keep_original_sound", "kie")]
+
+
+@pytest.mark.parametrize(
+    ("quality", "seconds", "orientation", "credits", "says"),
+    [
+        (None, 4.2, "image", 5 * 11, "5 s (the reference video's length)"),
+        ("pro", 3.0, "image", 3 * 18, "3 s"),
+        (None, None, "image", 10 * 11, "at most 10 s"),
+        ("pro", None, "video", 30 * 18, "at most 30 s"),
+    ],
+)
+def test_motion_control_costs_per_second_of_the_reference(
+    quality: str | None, seconds: float | None, orientation: str, credits: int, says: str
+) -> None:
+    provider, _ = answering()
+    request = motion_request(quality=quality, motion={"video_seconds": seconds, "character_orientation": orientation})
+    cost = provider.estimate_cost(request)
+    assert cost is not None
+    assert (cost.amount, cost.estimated) == (credits, True)
+    assert says in cost.basis
+    assert "unconfirmed" in cost.basis
