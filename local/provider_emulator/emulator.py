@@ -171,6 +171,10 @@ class ProviderEmulator:
     def callbacks(self) -> list[CallbackAttempt]:
         return self.engine.callback_log()
 
+    def set_variants(self, on: bool) -> None:
+        """Answer in every shape each provider's docs show, rotating per task, or only in the first."""
+        self.engine.config.variants = on
+
     def set_job_seconds(self, seconds: float, provider: str | None = None) -> None:
         """Job time for tasks submitted from now on, for all providers or one."""
         if seconds < 0:

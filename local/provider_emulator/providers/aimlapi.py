@@ -27,9 +27,26 @@ _BASE64 = re.compile(r"^(data:image/[a-z+.-]+;base64,)?[A-Za-z0-9+/\s]+={0,2}$")
 _COMMON = ("model", "prompt", "duration", "negative_prompt", "generate_audio", "provider")
 
 
+# The statuses of the docs' polling sample and of the Kling 2.6 Pro image-to-video page's sample output.
+SAMPLE_STATUSES = {
+    Phase.QUEUED: "waiting",
+    Phase.RUNNING: "active",
+    Phase.SUCCEEDED: "succeeded",
+    Phase.FAILED: "error",
+}
+
+
 class AimlApi(ProviderApi):
     name: ClassVar[ProviderName] = "aimlapi"
     validation_status: ClassVar[int] = 400
+    # 0: the schema's shape (queued/generating/completed, `video.url`, numeric `statusCode` in errors).
+    # 1: the samples' (waiting/active/succeeded, the result as `data[0].url`, `statusCode` as a string).
+    variants: ClassVar[int] = 2
+
+    def vary(self, body: Any, variant: int) -> Any:
+        if variant == 1 and isinstance(body, dict) and isinstance(body.get("statusCode"), int):
+            return {**body, "statusCode": str(body["statusCode"])}
+        return body
 
     def operation(self, method: str, path: str) -> Operation | None:
         if path != GENERATIONS_PATH:
@@ -105,6 +122,14 @@ class AimlApi(ProviderApi):
             audio = task.submitted.get("generate_audio", task.model != MOTION_CONTROL)
             credits = CREDITS_PER_SECOND * int(seconds) * (3 if audio else 2) // 2
             meta = {"usage": {"credits_used": credits}}
+        if task.variant == 1:
+            return {
+                "id": task.task_id,
+                "status": SAMPLE_STATUSES[task.phase],
+                "data": [{"url": url} for url in task.result_urls] if succeeded else None,
+                "error": {"name": "GenerationError", "message": task.fail_message} if failed else None,
+                "meta": meta,
+            }
         return {
             "id": task.task_id,
             "status": self.raw_status(task.phase, task.fraction),

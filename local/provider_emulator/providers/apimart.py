@@ -38,6 +38,9 @@ ERROR_TYPES: dict[int, str] = {
 class ApimartApi(ProviderApi):
     name: ClassVar[ProviderName] = "apimart"
     validation_status: ClassVar[int] = 400
+    # 0: the video page's shape (`result.videos[].url` as a list). 1: the task page's example
+    # (`result.images[].url`), with `url` as a plain string.
+    variants: ClassVar[int] = 2
 
     def operation(self, method: str, path: str) -> Operation | None:
         if method == "POST" and path == SUBMIT_PATH:
@@ -135,7 +138,10 @@ class ApimartApi(ProviderApi):
             data["actual_time"] = round(task.finished - task.created)
         if task.phase is Phase.SUCCEEDED:
             expires = int(task.created) + RESULT_LIFETIME
-            data["result"] = {"videos": [{"url": [url], "expires_at": expires} for url in task.result_urls]}
+            if task.variant == 1:
+                data["result"] = {"images": [{"url": url, "expires_at": expires} for url in task.result_urls]}
+            else:
+                data["result"] = {"videos": [{"url": [url], "expires_at": expires} for url in task.result_urls]}
         if task.phase is Phase.FAILED:
             data["error"] = {"code": "generation_failed", "message": task.fail_message}
         return {"code": 200, "data": data}

@@ -88,6 +88,13 @@ class ProviderApi(ABC):
     name: ClassVar[ProviderName]
     callbacks: ClassVar[CallbackPolicy | None] = None
     validation_status: ClassVar[int] = 400
+    # How many shapes of its answers the provider's docs show (see `vary` and each `status_body`); with the
+    # control setting `variants` on, tasks and error answers rotate through them.
+    variants: ClassVar[int] = 1
+
+    def vary(self, body: Any, variant: int) -> Any:
+        """An answer's envelope in shape `variant` (every answer: submit, status, errors, callbacks)."""
+        return body
 
     # -- routing and auth ------------------------------------------------------------------------
 

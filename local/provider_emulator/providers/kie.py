@@ -38,6 +38,15 @@ class KieApi(ProviderApi):
     # callback pages state.
     callbacks: ClassVar[CallbackPolicy | None] = CallbackPolicy(retry_delays=(1.0, 2.0), timeout=15.0, signed=True)
     validation_status: ClassVar[int] = 422
+    # 0: the Market pages' shape (`msg`; null failCode/failMsg; callback `data.taskId`). 1: `message` for `msg`,
+    # "" for the empty fail fields, the webhook-verification sample's `data.task_id` in callbacks. 2: "" fail
+    # fields and the task id at the callback's top level.
+    variants: ClassVar[int] = 3
+
+    def vary(self, body: Any, variant: int) -> Any:
+        if variant == 1 and isinstance(body, dict) and "msg" in body:
+            return {("message" if key == "msg" else key): value for key, value in body.items()}
+        return body
 
     def operation(self, method: str, path: str) -> Operation | None:
         if method == "POST" and path == SUBMIT_PATH:
@@ -99,25 +108,34 @@ class KieApi(ProviderApi):
     def status_body(self, task: TaskSnapshot) -> dict[str, Any]:
         succeeded = task.phase is Phase.SUCCEEDED
         failed = task.phase is Phase.FAILED
+        empty = "" if task.variant in (1, 2) else None
         data = {
             "taskId": task.task_id,
             "model": task.model,
             "state": self.raw_status(task.phase, task.fraction),
             "param": json.dumps(task.submitted),
-            "resultJson": json.dumps({"resultUrls": list(task.result_urls)}) if succeeded else None,
-            "failCode": FAIL_CODE if failed else None,
-            "failMsg": task.fail_message if failed else None,
+            "resultJson": json.dumps({"resultUrls": list(task.result_urls)}) if succeeded else empty,
+            "failCode": FAIL_CODE if failed else empty,
+            "failMsg": task.fail_message if failed else empty,
             "costTime": epoch_ms(task.finished) - epoch_ms(task.created) if task.finished is not None else None,
             "completeTime": epoch_ms(task.finished) if task.finished is not None else None,
             "createTime": epoch_ms(task.created),
         }
         return {"code": 200, "msg": "success", "data": data}
 
+    def callback_body(self, task: TaskSnapshot) -> dict[str, Any]:
+        body = self.status_body(task)
+        if task.variant == 1:
+            body["data"]["task_id"] = body["data"].pop("taskId")
+        elif task.variant == 2:
+            body["taskId"] = body["data"].pop("taskId")
+        return body
+
     def stale_callback_body(self, task: TaskSnapshot) -> dict[str, Any]:
         # Kie only calls back at the end, so a stale notice is the opposite ending.
         if task.phase is Phase.SUCCEEDED:
-            return self.status_body(replace(task, phase=Phase.FAILED, fail_message=STALE_FAIL_MESSAGE))
-        return self.status_body(replace(task, phase=Phase.SUCCEEDED, fail_message=None))
+            return self.callback_body(replace(task, phase=Phase.FAILED, fail_message=STALE_FAIL_MESSAGE))
+        return self.callback_body(replace(task, phase=Phase.SUCCEEDED, fail_message=None))
 
     def error(self, status: int, message: str, *, path: str = "") -> Reply:
         return Reply(status, {"code": status, "msg": message, "data": None})

@@ -32,6 +32,13 @@ MESSAGES: dict[int, str] = {
 class PixwithApi(ProviderApi):
     name: ClassVar[ProviderName] = "pixwith"
     validation_status: ClassVar[int] = 422
+    # 0: the API pages' `message`. 1: `msg`, as Pixwith's MCP service contract spells it.
+    variants: ClassVar[int] = 2
+
+    def vary(self, body: Any, variant: int) -> Any:
+        if variant == 1 and isinstance(body, dict) and "message" in body:
+            return {("msg" if key == "message" else key): value for key, value in body.items()}
+        return body
 
     def operation(self, method: str, path: str) -> Operation | None:
         if method != "POST":
