@@ -11,6 +11,8 @@ from local.provider_emulator.faults import StatusErrorFault, SubmitErrorFault
 from local.provider_emulator.providers.base import Incoming, Operation, ProviderApi, Reply
 from local.provider_emulator.validation import Rejection, parse_json
 
+CREDITS = 10_000  # every emulated account's balance
+
 
 def handle_provider(engine: Engine, api: ProviderApi, request: Incoming, mount: str) -> Reply:
     path = mount + request.path
@@ -19,6 +21,9 @@ def handle_provider(engine: Engine, api: ProviderApi, request: Incoming, mount: 
         reply, variant = api.error(404, f"no such endpoint: {request.method} {path}", path=path), None
     elif operation is Operation.SUBMIT:
         reply, variant = _submit(engine, api, request, path)
+    elif operation is Operation.CREDITS:
+        authorized = api.authorized(request, engine.config.api_keys[api.name])
+        reply, variant = (Reply(200, api.credits_body(CREDITS)) if authorized else api.unauthorized(path)), None
     else:
         reply, variant = _status(engine, api, request, path)
     if not engine.config.variants:

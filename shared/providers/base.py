@@ -86,6 +86,26 @@ def unrecognized_reason(status: TaskStatus) -> str | None:
     return None
 
 
+class ProbeOutcome(StrEnum):
+    KEY_ACCEPTED = "key_accepted"
+    KEY_REFUSED = "key_refused"
+    INCONCLUSIVE = "inconclusive"
+
+
+class ProbeReport(BaseModel):
+    """What the cheapest documented call told about an API key (`kling-relay probe`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: ProbeOutcome
+    detail: str
+    balance: float | None = None  # credits left, where the provider has a balance endpoint
+
+
+# A task no provider holds: asked about when a provider has no cheaper call that needs a valid key.
+PROBE_TASK_ID = "kling-relay-probe-no-such-task"
+
+
 class Provider(ABC):
     """One reseller's Kling 2.6 API. `http` is injected; tests pass an httpx mock transport."""
 
@@ -156,6 +176,28 @@ class Provider(ABC):
                 details=[violation.model_dump() for violation in violations],
             )
 
+    # -- probing a key (kling-relay probe) -----------------------------------------------------
+
+    def build_probe(self) -> httpx.Request:
+        """The cheapest documented call that needs a valid key: by default, the status of a task that does not
+        exist (read for the authentication answer). Providers with a balance endpoint use that instead."""
+        return self.build_status(PROBE_TASK_ID)
+
+    def read_probe(self, response: httpx.Response) -> ProbeReport:
+        try:
+            if not response.is_success:
+                raise self.http_error(response)
+            self.parse_status(response, PROBE_TASK_ID)
+        except ProviderError as err:
+            return probe_verdict(err)
+        return ProbeReport(
+            outcome=ProbeOutcome.KEY_ACCEPTED, detail="a status query for a task that does not exist was answered"
+        )
+
+    def probe(self, *, timeout: float | None = None) -> ProbeReport:
+        """Check the configured key with `build_probe`; transport failures raise `ProviderError`."""
+        return self.read_probe(self.send_raw(self.build_probe(), timeout=timeout))
+
     # -- shared plumbing -----------------------------------------------------------------------
 
     def url(self, path: str) -> str:
@@ -204,22 +246,26 @@ class Provider(ABC):
 
     def send(self, request: httpx.Request, *, timeout: float | None = None) -> httpx.Response:
         """Send, turning transport failures and non-2xx answers into `ProviderError`s."""
+        response = self.send_raw(request, timeout=timeout)
+        if response.is_success:
+            return response
+        raise self.http_error(response)
+
+    def send_raw(self, request: httpx.Request, *, timeout: float | None = None) -> httpx.Response:
+        """Send, turning transport failures into `ProviderError`s; any HTTP answer is returned as it came."""
         limit = httpx.Timeout(
             timeout if timeout is not None else self.endpoint.read_timeout,
             connect=min(self.endpoint.connect_timeout, timeout or self.endpoint.connect_timeout),
         )
         request.extensions["timeout"] = limit.as_dict()
         try:
-            response = self.http.send(request)
+            return self.http.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise ProviderError(self.name, ErrorKind.RETRYABLE, f"unreachable ({type(exc).__name__})") from exc
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise ProviderError(
                 self.name, ErrorKind.RETRYABLE, f"no answer ({type(exc).__name__})", maybe_accepted=True
             ) from exc
-        if response.is_success:
-            return response
-        raise self.http_error(response)
 
     def http_error(self, response: httpx.Response) -> ProviderError:
         status = response.status_code
@@ -293,6 +339,18 @@ class Provider(ABC):
             http_status=response.status_code if response is not None else None,
             unreadable=True,
         )
+
+
+def probe_verdict(err: ProviderError) -> ProbeReport:
+    """What an error answer to a probe says about the key."""
+    said = f"{err.message} (HTTP {err.http_status}, code {err.provider_code})"
+    if err.kind is ErrorKind.NOT_FOUND:
+        return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail=f"the key was accepted; the provider said: {said}")
+    if err.kind is ErrorKind.UNAVAILABLE:
+        return ProbeReport(outcome=ProbeOutcome.KEY_REFUSED, detail=f"the key was refused or is not allowed: {said}")
+    return ProbeReport(
+        outcome=ProbeOutcome.INCONCLUSIVE, detail=f"the answer does not say whether the key works: {said}"
+    )
 
 
 def error_text(response: httpx.Response) -> str | None:

@@ -20,12 +20,15 @@ from shared.models.common import AspectRatio, ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
 from shared.providers.base import (
+    ProbeOutcome,
+    ProbeReport,
     Provider,
     ProviderState,
     SubmitResult,
     TaskStatus,
     error_text,
     motion_control_cost,
+    probe_verdict,
 )
 from shared.providers.capabilities import Capabilities, MotionCapabilities
 from shared.providers.errors import ProviderError
@@ -44,6 +47,7 @@ MOTION_CONTROL_MODEL = "kling-2.6/motion-control"
 MOTION_MODES: dict[str, str] = {"std": "720p", "pro": "1080p"}
 SUBMIT_PATH = "/api/v1/jobs/createTask"
 STATUS_PATH = "/api/v1/jobs/recordInfo"
+CREDIT_PATH = "/api/v1/chat/credit"  # the account's remaining credits: Kie's cheapest call that needs the key
 SUCCESS_CODE = "200"
 DEFAULT_ASPECT_RATIO: AspectRatio = "16:9"
 DEFAULT_SIGNATURE_WINDOW_SECONDS = 300
@@ -249,6 +253,26 @@ class KieProvider(Provider):
         if record.state is None:
             raise self.malformed("no data.state", response)
         return _task_status(task_id, record)
+
+    # -- probe ---------------------------------------------------------------------------------
+
+    def build_probe(self) -> httpx.Request:
+        return self.json_request("GET", CREDIT_PATH)
+
+    def read_probe(self, response: httpx.Response) -> ProbeReport:
+        try:
+            if not response.is_success:
+                raise self.http_error(response)
+            body = self.read_json(response)
+            code = _envelope_code(body)
+            if code is not None and code != SUCCESS_CODE:
+                raise self.envelope_error(code, _message(body, response), response)
+        except ProviderError as err:
+            return probe_verdict(err)
+        credits = body.get("data")
+        if isinstance(credits, bool) or not isinstance(credits, int | float):
+            return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail="the key was accepted; no balance was given")
+        return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail="the key was accepted", balance=float(credits))
 
     # -- callback ------------------------------------------------------------------------------
 

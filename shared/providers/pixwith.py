@@ -17,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.models.common import ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
-from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, retry_after_seconds
+from shared.providers.base import (
+    ProbeOutcome,
+    ProbeReport,
+    Provider,
+    ProviderState,
+    SubmitResult,
+    TaskStatus,
+    probe_verdict,
+    retry_after_seconds,
+)
 from shared.providers.capabilities import Capabilities
 from shared.providers.errors import ErrorKind, ProviderError
 from shared.providers.parsing import Lenient, first_error
@@ -25,6 +34,7 @@ from shared.providers.parsing import Lenient, first_error
 MODEL_ID = "2-33"
 CREATE_PATH = "/api/task/create"
 STATUS_PATH = "/api/task/get"
+CREDITS_PATH = "/api/task/get_credits"  # the account's credits (Pixwith's own client code)
 DEFAULT_ASPECT_RATIO = "16:9"
 
 SUCCESS_CODE = 1
@@ -179,6 +189,21 @@ class PixwithProvider(Provider):
             raw_status=str(task.status),
             result_urls=tuple(url for url in task.result_urls or () if url),
         )
+
+    def build_probe(self) -> httpx.Request:
+        return self.json_request("POST", CREDITS_PATH, body={})
+
+    def read_probe(self, response: httpx.Response) -> ProbeReport:
+        try:
+            if not response.is_success:
+                raise self.http_error(response)
+            data = self._data(response)
+        except ProviderError as err:
+            return probe_verdict(err)
+        credits = data.get("credits")
+        if isinstance(credits, bool) or not isinstance(credits, int | float):
+            return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail="the key was accepted; no balance was given")
+        return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail="the key was accepted", balance=float(credits))
 
     def estimate_cost(self, request: JobRequest) -> Cost | None:
         amount = PRICES.get((request.duration, request.sound))

@@ -42,6 +42,7 @@ class Reply:
 class Operation(StrEnum):
     SUBMIT = "submit"
     STATUS = "status"
+    CREDITS = "credits"  # the account's balance, where the provider has such an endpoint
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ class ProviderApi(ABC):
     @abstractmethod
     def raw_status(self, phase: Phase, fraction: float) -> str | int:
         """The provider's own status value for a phase (Kie splits its queue in two)."""
+
+    def credits_body(self, credits: float) -> dict[str, Any]:
+        """The answer of the balance endpoint (only providers whose `operation` routes one to CREDITS)."""
+        raise NotImplementedError(f"{self.name} has no balance endpoint")
 
     # -- errors ----------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ MOTION_CONTROL = "kling-2.6/motion-control"
 MOTION_PROMPT_LIMIT = 2500
 SUBMIT_PATH = "/api/v1/jobs/createTask"
 STATUS_PATH = "/api/v1/jobs/recordInfo"
+CREDIT_PATH = "/api/v1/chat/credit"
 PROMPT_LIMIT = 1000
 FAIL_CODE = "501"  # Kie's "generation failed" code
 STALE_FAIL_MESSAGE = "internal error, please try again later"
@@ -53,7 +54,12 @@ class KieApi(ProviderApi):
             return Operation.SUBMIT
         if method == "GET" and path == STATUS_PATH:
             return Operation.STATUS
+        if method == "GET" and path == CREDIT_PATH:
+            return Operation.CREDITS
         return None
+
+    def credits_body(self, credits: float) -> dict[str, Any]:
+        return {"code": 200, "msg": "success", "data": credits}
 
     def prompt_of(self, body: object) -> str | None:
         return lenient_prompt(body, "input", "prompt")

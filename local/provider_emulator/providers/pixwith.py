@@ -18,6 +18,7 @@ from shared.models.common import ProviderName
 MODEL_ID = "2-33"  # Kling 2.6
 SUBMIT_PATH = "/api/task/create"
 STATUS_PATH = "/api/task/get"
+CREDITS_PATH = "/api/task/get_credits"
 MESSAGES: dict[int, str] = {
     401: "Invalid API KEY",
     402: "Credits not enough",
@@ -43,7 +44,10 @@ class PixwithApi(ProviderApi):
     def operation(self, method: str, path: str) -> Operation | None:
         if method != "POST":
             return None
-        return {SUBMIT_PATH: Operation.SUBMIT, STATUS_PATH: Operation.STATUS}.get(path)
+        return {SUBMIT_PATH: Operation.SUBMIT, STATUS_PATH: Operation.STATUS, CREDITS_PATH: Operation.CREDITS}.get(path)
+
+    def credits_body(self, credits: float) -> dict[str, Any]:
+        return {"code": 1, "message": "success", "data": {"credits": credits}}
 
     def authorized(self, request: Incoming, key: str) -> bool:
         return request.header("Api-Key") == key
