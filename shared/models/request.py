@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -62,10 +62,30 @@ class MotionControl(BaseModel):
     )
 
 
+# The rules of `JobRequest._mode_rules`, in the OpenAPI document: a prompt, or motion control without what
+# it cannot take (generated clients and schema-driven tests read them from there).
+MODE_RULES_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "motion_control": {"type": "null"}}},
+        {
+            "required": ["motion_control"],
+            "properties": {
+                "motion_control": {"type": "object"},
+                "duration": {"const": 5},
+                "aspect_ratio": {"type": "null"},
+                "sound": {"const": False},
+                "first_frame_url": {"type": "null"},
+                "last_frame_url": {"type": "null"},
+            },
+        },
+    ]
+}
+
+
 class JobRequest(BaseModel):
     """What the app asks for. Provider-specific limits are checked by the chosen adapter."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=MODE_RULES_SCHEMA)
 
     provider: ProviderChoice = Field(
         default="auto",
