@@ -59,8 +59,19 @@ def _print_result(job: Job) -> None:
 
 
 def submit(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {"prompt": args.prompt, "provider": args.provider, "duration": args.duration}
+    request: dict[str, Any] = {"provider": args.provider}
+    if bool(args.motion_image) != bool(args.motion_video):
+        print("error: motion control needs both --motion-image and --motion-video", file=sys.stderr)
+        return 2
+    if args.motion_image:
+        request["motion_control"] = {
+            "image_url": args.motion_image,
+            "video_url": args.motion_video,
+            "character_orientation": args.orientation,
+        }
     optional = {
+        "prompt": args.prompt,
+        "duration": args.duration,
         "first_frame_url": args.first_frame,
         "last_frame_url": args.last_frame,
         "aspect_ratio": args.aspect_ratio,
@@ -98,7 +109,7 @@ def list_jobs(args: argparse.Namespace) -> int:
         print(json.dumps(page.to_dict(), indent=2))
         return 0
     for job in page.items:
-        prompt = (job.request.prompt or "")[:40]
+        prompt = (job.request.prompt or "(motion control)")[:40]
         print(f"{job.id}  {job.status:<10} {job.provider:<8} {_timestamp(job.created_at)}  {prompt}")
     if page.next_cursor:
         print(f"more: --cursor {page.next_cursor}")
@@ -128,9 +139,17 @@ def run_guarded(command: Any) -> Any:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     made = commands.add_parser("submit", help=f"submit a job (uses ${URL_VARIABLE}, ${KEY_VARIABLE})")
-    made.add_argument("--prompt", required=True)
+    made.add_argument("--prompt", help="required, but for motion control")
     made.add_argument("--provider", default="auto", choices=["auto", "vidgo", "kie", "aimlapi", "pixwith", "apimart"])
-    made.add_argument("--duration", type=int, default=5, choices=[5, 10])
+    made.add_argument("--duration", type=int, choices=[5, 10], help="seconds (default 5; not for motion control)")
+    made.add_argument("--motion-image", metavar="URL", help="motion control: the character to animate")
+    made.add_argument("--motion-video", metavar="URL", help="motion control: the reference video (3-10 s, or 3-30 s)")
+    made.add_argument(
+        "--orientation",
+        choices=["image", "video"],
+        default="image",
+        help="motion control: keep the image's orientation (default) or follow the video's",
+    )
     made.add_argument("--aspect-ratio", choices=["16:9", "9:16", "1:1"])
     made.add_argument("--quality", choices=["std", "pro"])
     made.add_argument("--first-frame")

@@ -22,11 +22,14 @@ COLUMNS: list[tuple[str, str]] = [
     ("cfg", "cfg_scale"),
     ("outputs", "max_outputs"),
     ("prompt", "max_prompt_chars"),
+    ("motion control", "motion_control"),
 ]
 
 
 def _cell(caps: Capabilities, field: str) -> str:
     value = getattr(caps, field)
+    if field == "motion_control":
+        return "no" if value is None else (",".join(value.qualities) or "yes")
     if field == "sound" and value and caps.sound_requires_pro:
         return "pro only"
     if field == "last_frame" and value and caps.last_frame_requires_pro:
@@ -57,6 +60,14 @@ def run(args: argparse.Namespace) -> int:
         rows.append([_cell(entry.capabilities, field) for _, field in COLUMNS])
     print(render_table(rows))
     notes = [(e.name, note) for e in catalog.providers for note in e.capabilities.notes]
+    notes += [
+        (
+            e.name,
+            f"motion control ({e.capabilities.motion_control.model}): billed {e.capabilities.motion_control.billing}",
+        )
+        for e in catalog.providers
+        if e.capabilities.motion_control is not None
+    ]
     if notes:
         print("\nnotes:")
         for name, note in notes:

@@ -1,7 +1,8 @@
 """`kling-relay demo`: real jobs through the local stack, checked end to end.
 
-Jobs on all five providers, text- and image-to-video (first and last frame on APIMart), sound where
-allowed, completions by callback and by polling, and one job that fails with a clear error. Every
+Jobs on all five providers, text- and image-to-video (first and last frame on APIMart), motion control
+routed by `auto`, sound where allowed, completions by callback and by polling, and one job that fails
+with a clear error. Every
 archived video is downloaded again and compared with the bytes the provider emulator served, and
 the SNS events are read back through an SQS subscription. The exit status says whether it all held.
 """
@@ -34,12 +35,14 @@ class DemoJob:
 
     @property
     def mode(self) -> str:
+        if "motion_control" in self.request:
+            return "motion control"
         if "last_frame_url" in self.request:
             return "first+last frame"
         return "image-to-video" if "first_frame_url" in self.request else "text-to-video"
 
 
-def demo_jobs(first_frame: str, last_frame: str) -> list[DemoJob]:
+def demo_jobs(first_frame: str, last_frame: str, motion_video: str) -> list[DemoJob]:
     def job(label: str, expect: str, completion: str, **request: Any) -> DemoJob:
         return DemoJob(label, request, expect, completion)
 
@@ -72,6 +75,10 @@ def demo_jobs(first_frame: str, last_frame: str) -> list[DemoJob]:
         job(
             "apimart t2v pro + sound", "succeeded", "poll",
             provider="apimart", prompt="rain on a tin roof", quality="pro", sound=True,
+        ),
+        job(
+            "auto motion control", "succeeded", "callback",
+            prompt="the character dances", motion_control={"image_url": first_frame, "video_url": motion_video},
         ),
         job("kie t2v -> refused", "failed", "callback", provider="kie", prompt=FAILING_PROMPT),
     ]  # fmt: skip
@@ -146,7 +153,8 @@ def run_demo(stack: LocalSystem, say: Callable[[str], None] = print) -> DemoRepo
     events_queue = stack.subscribe_events("kling-relay-demo-events")
     stack.emulator.add_fault("generation_failed", match_prompt="[moderation-test]", message=FAILURE_MESSAGE)
     api = KlingRelay(stack.base_url, key.api_key)
-    plan = demo_jobs(stack.emulator.asset_url("first.png"), stack.emulator.asset_url("last.png"))
+    assets = stack.emulator.asset_url
+    plan = demo_jobs(assets("first.png"), assets("last.png"), assets("motion.mp4"))
 
     submitted: dict[str, tuple[DemoJob, float]] = {}
     with api:

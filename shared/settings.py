@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     callback_first_wait_seconds: int = Field(default=90, ge=1, le=3600)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
     job_retention_days: int = Field(default=0, ge=0, le=3650)  # 0 keeps jobs forever
+    # Status answers in a row the relay cannot act on before a job fails (it also fails at its deadline).
+    unrecognized_answer_limit: int = Field(default=10, ge=1, le=1000)
 
     # Archive
     max_video_bytes: int = Field(default=2 * 1024**3, ge=1024, le=50 * 1024**3)

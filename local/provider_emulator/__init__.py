@@ -10,7 +10,7 @@ styles. Tasks move queued -> running -> success over `job_seconds`; results are 
     base = emu.start()                 # "http://127.0.0.1:<port>"
     emu.provider_base_url("kie")       # f"{base}/kie" -> POST {base}/kie/api/v1/jobs/createTask
     emu.api_key("kie")                 # "emulator-kie-key" unless api_keys= says otherwise
-    emu.asset_url("first.png")         # a sample frame for image-to-video (first.png, last.png)
+    emu.asset_url("first.png")         # a sample asset: first.png, last.png (frames), motion.mp4 (4 s reference)
     emu.stop()
 
 Standalone: `python -m local.provider_emulator --port 8900 [--job-seconds 5] [--kie-hmac-key K]`.

@@ -32,6 +32,7 @@ class ConfigUpdate(BaseModel):
     # a null value removes that provider's override
     provider_job_seconds: dict[ProviderName, Annotated[float, Field(ge=0, le=3600)] | None] | None = None
     callback_backoff_scale: float | None = Field(default=None, ge=0, le=100)
+    variants: bool | None = None
 
 
 class ControlError(Exception):
@@ -151,6 +152,8 @@ class ControlApi:
                     config.provider_job_seconds[provider] = seconds
             if update.callback_backoff_scale is not None:
                 config.callback_backoff_scale = update.callback_backoff_scale
+            if update.variants is not None:
+                config.variants = update.variants
         elif method != "GET":
             raise ControlError(405, f"{method} is not allowed on {PREFIX}/config")
         return _ok(
@@ -158,6 +161,7 @@ class ControlApi:
                 "job_seconds": config.job_seconds,
                 "provider_job_seconds": dict(config.provider_job_seconds),
                 "callback_backoff_scale": config.callback_backoff_scale,
+                "variants": config.variants,
                 "kie_signing": config.kie_hmac_key is not None,
             }
         )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from local.provider_emulator.control import ControlApi
 from local.provider_emulator.engine import EmulatorConfig, Engine, ProviderStats
 from local.provider_emulator.faults import FAULT_ADAPTER
-from local.provider_emulator.media import FRAME_NAMES
+from local.provider_emulator.media import ASSET_NAMES
 from local.provider_emulator.providers import provider_apis
 from local.provider_emulator.server import EmulatorHTTPServer
 from local.provider_emulator.tasks import CallbackAttempt, Phase, TaskView
@@ -116,8 +116,8 @@ class ProviderEmulator:
         return self.engine.config.api_keys[_provider(provider, "provider")]
 
     def asset_url(self, name: str) -> str:
-        if name not in FRAME_NAMES:
-            raise ValueError(f"no sample asset named {name!r}; known: {', '.join(FRAME_NAMES)}")
+        if name not in ASSET_NAMES:
+            raise ValueError(f"no sample asset named {name!r}; known: {', '.join(ASSET_NAMES)}")
         return f"{self.base_url}/assets/{name}"
 
     def control_url(self) -> str:
@@ -136,7 +136,7 @@ class ProviderEmulator:
                 }
                 for name in PROVIDER_NAMES
             },
-            "assets": {name: self.asset_url(name) for name in FRAME_NAMES},
+            "assets": {name: self.asset_url(name) for name in ASSET_NAMES},
             "kie_signing": self.engine.config.kie_hmac_key is not None,
         }
 
@@ -170,6 +170,10 @@ class ProviderEmulator:
 
     def callbacks(self) -> list[CallbackAttempt]:
         return self.engine.callback_log()
+
+    def set_variants(self, on: bool) -> None:
+        """Answer in every shape each provider's docs show, rotating per task, or only in the first."""
+        self.engine.config.variants = on
 
     def set_job_seconds(self, seconds: float, provider: str | None = None) -> None:
         """Job time for tasks submitted from now on, for all providers or one."""

@@ -48,6 +48,8 @@ class EmulatorConfig:
     kie_hmac_key: str | None
     provider_job_seconds: dict[ProviderName, float] = field(default_factory=dict)
     callback_backoff_scale: float = 1.0
+    # Answer in every shape each provider's docs show, rotating per task (and per error answer).
+    variants: bool = False
 
     def seconds_for(self, provider: ProviderName) -> float:
         return self.provider_job_seconds.get(provider, self.job_seconds)
@@ -89,6 +91,7 @@ class Engine:
         self._sequence = itertools.count()
         self._stats = {name: ProviderStats() for name in PROVIDER_NAMES}
         self._callback_log: list[CallbackAttempt] = []
+        self._variant_counters = dict.fromkeys(PROVIDER_NAMES, 0)
         self._generation = 0
         self.dispatcher = CallbackDispatcher(
             self.record_attempt, lambda: self._generation, lambda: self.config.callback_backoff_scale
@@ -121,6 +124,7 @@ class Engine:
             self._deadlines.clear()
             self._callback_log.clear()
             self._stats = {name: ProviderStats() for name in PROVIDER_NAMES}
+            self._variant_counters = dict.fromkeys(PROVIDER_NAMES, 0)
             self.faults.clear()
             self._wake.notify_all()
 
@@ -151,6 +155,15 @@ class Engine:
         with self._lock:
             return list(self._callback_log)
 
+    def next_variant(self, api: ProviderApi) -> int:
+        """The next of the provider's answer shapes in rotation (always the first with variants off)."""
+        with self._lock:
+            if not self.config.variants or api.variants <= 1:
+                return 0
+            count = self._variant_counters[api.name]
+            self._variant_counters[api.name] = count + 1
+            return count % api.variants
+
     # -- faults applied in the request thread ----------------------------------------------------
 
     def pause_for_latency(self, provider: ProviderName, prompt: str | None, on: str) -> None:
@@ -177,6 +190,8 @@ class Engine:
                 num_outputs=spec.num_outputs,
                 created=now,
                 job_seconds=self.config.seconds_for(api.name),
+                seconds=spec.duration,
+                variant=self.next_variant(api),
             )
             self._tasks[task_id] = task
             self._files[task.file_key] = task
@@ -231,6 +246,8 @@ class Engine:
             job_seconds=task.job_seconds,
             fail_message=task.fail_message,
             result_urls=self.result_urls(task),
+            seconds=task.seconds,
+            variant=task.variant,
         )
 
     def settle(self, task: Task) -> None:
@@ -297,7 +314,7 @@ class Engine:
         snapshot = self._snapshot(task, now)
         key = self.config.kie_hmac_key if policy.signed else None
         signing = Signing(key, task.task_id) if policy.signed else None
-        main = Delivery("genuine", task.callback_url, api.callback_body(snapshot), signing)
+        main = Delivery("genuine", task.callback_url, api.vary(api.callback_body(snapshot), task.variant), signing)
         if forged is not None:
             main = self._forge(api, task, snapshot, main, forged)
 
@@ -305,7 +322,8 @@ class Engine:
         if duplicate is not None:
             deliveries += [replace(main, label=f"duplicate:{main.label}")] * duplicate.count
         if stale is not None:
-            deliveries.append(Delivery("stale", task.callback_url, api.stale_callback_body(snapshot), signing))
+            stale_body = api.vary(api.stale_callback_body(snapshot), task.variant)
+            deliveries.append(Delivery("stale", task.callback_url, stale_body, signing))
         return DeliveryPlan(
             provider=task.provider,
             task_id=task.task_id,
@@ -365,6 +383,7 @@ class Engine:
                 status_queries=task.status_queries,
                 downloads=task.downloads,
                 callback_attempts=list(task.callback_attempts),
+                variant=task.variant,
             )
 
     def tasks(self, provider: ProviderName | None = None) -> list[Task]:

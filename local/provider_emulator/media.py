@@ -3,7 +3,8 @@
 `assets/base.mp4` (about 5.5 KB) is a 1 s, 160x90, 12 fps H.264 clip without audio: ffmpeg's `testsrc2`
 source encoded with libx264 (`-preset veryslow -crf 35 -pix_fmt yuv420p -movflags +faststart -an`), made
 once with the ffmpeg binary of the `imageio-ffmpeg` wheel. `first.png` and `last.png` are single 320x180
-frames of ffmpeg's `testsrc2` and `smptebars` sources.
+frames of ffmpeg's `testsrc2` and `smptebars` sources. `motion.mp4` (about 9 KB), the reference video for
+motion control, is 4 s of `testsrc2` at 160x90 and 6 fps, made the same way (`-crf 40`).
 
 Every result file is that clip followed by one MP4 `free` box whose payload names the task and output
 index, so each task's bytes (and checksum) differ while the file stays a valid MP4 (players skip `free`
@@ -19,8 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.mp4 import duration_seconds
+
 ASSETS = Path(__file__).parent / "assets"
 FRAME_NAMES: tuple[str, ...] = ("first.png", "last.png")
+VIDEO_NAMES: tuple[str, ...] = ("motion.mp4",)
+ASSET_NAMES: tuple[str, ...] = FRAME_NAMES + VIDEO_NAMES
 
 _SMALL_BOX_LIMIT = 0xFFFFFFFF
 _TAG_LIMIT = 240  # bytes of the task tag; keeps MIN_RESULT_BYTES a fixed number
@@ -41,6 +46,21 @@ def frame_image(name: str) -> bytes:
     if name not in FRAME_NAMES:
         raise KeyError(f"no sample frame named {name!r}; known: {', '.join(FRAME_NAMES)}")
     return (ASSETS / name).read_bytes()
+
+
+@functools.cache
+def asset(name: str) -> tuple[bytes, str]:
+    """A sample asset's bytes and content type."""
+    if name not in ASSET_NAMES:
+        raise KeyError(f"no sample asset named {name!r}; known: {', '.join(ASSET_NAMES)}")
+    return (ASSETS / name).read_bytes(), "video/mp4" if name in VIDEO_NAMES else "image/png"
+
+
+@functools.cache
+def video_seconds(name: str) -> float:
+    """A sample video's length, read from its header as a provider would."""
+    data, _ = asset(name)
+    return duration_seconds(lambda offset, length: data[offset : offset + length])
 
 
 def min_result_bytes() -> int:

@@ -16,7 +16,7 @@ from local.provider_emulator.control import PREFIX as CONTROL_PREFIX
 from local.provider_emulator.control import ControlApi
 from local.provider_emulator.downloads import CdnError, DownloadPlan, plan_download
 from local.provider_emulator.engine import Engine
-from local.provider_emulator.media import CHUNK_BYTES, FRAME_NAMES, frame_image
+from local.provider_emulator.media import ASSET_NAMES, CHUNK_BYTES, asset
 from local.provider_emulator.providers.base import Incoming, Reply
 from local.provider_emulator.routes import handle_provider
 from shared.models.common import PROVIDER_NAMES
@@ -105,10 +105,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         if path.startswith("/assets/") and self.command in ("GET", "HEAD"):
             name = path.removeprefix("/assets/")
-            if name in FRAME_NAMES:
-                self._send_bytes(200, frame_image(name), {"Content-Type": "image/png"})
+            if name in ASSET_NAMES:
+                data, content_type = asset(name)
+                self._send_bytes(200, data, {"Content-Type": content_type})
             else:
-                self._send(Reply(404, {"error": f"no asset {name!r}; known: {', '.join(FRAME_NAMES)}"}))
+                self._send(Reply(404, {"error": f"no asset {name!r}; known: {', '.join(ASSET_NAMES)}"}))
             return
         mount, _, rest = path.lstrip("/").partition("/")
         for name in PROVIDER_NAMES:

@@ -59,6 +59,8 @@ class Task:
     num_outputs: int
     created: float
     job_seconds: float
+    seconds: int = 5  # the video's length: the requested duration, or a motion control reference's
+    variant: int = 0  # which of the provider's documented answer shapes this task answers in
     status_queries: int = 0
     downloads: int = 0
     finished: float | None = None
@@ -100,6 +102,8 @@ class TaskSnapshot:
     job_seconds: float
     fail_message: str | None
     result_urls: tuple[str, ...]
+    seconds: int = 5
+    variant: int = 0
 
 
 class TaskView(BaseModel):
@@ -125,3 +129,4 @@ class TaskView(BaseModel):
     status_queries: int
     downloads: int
     callback_attempts: list[CallbackAttempt]
+    variant: int = 0

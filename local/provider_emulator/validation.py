@@ -12,7 +12,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
+from local.provider_emulator.media import VIDEO_NAMES, video_seconds
+from shared.models.request import reference_seconds_allowed
+
 MAX_CALLBACK_URL = 2048
+# The length the emulator assumes for a reference video it cannot read (one not among its own assets).
+ASSUMED_REFERENCE_SECONDS = 5
 
 
 class Rejection(Exception):
@@ -231,3 +236,21 @@ def lenient_prompt(body: object, *path: str) -> str | None:
             return None
         node = node.get(key)
     return node if isinstance(node, str) else None
+
+
+def check_reference_video(url: str, orientation: str) -> int:
+    """A motion control reference video's whole seconds, refused outside the documented length rule.
+
+    The emulator reads only its own sample videos (`/assets/...`); any other video is taken to be
+    `ASSUMED_REFERENCE_SECONDS` long, as the emulator does not fetch from the outside.
+    """
+    path = urlsplit(url).path
+    name = path.rsplit("/assets/", 1)[-1] if "/assets/" in path else ""
+    if name not in VIDEO_NAMES:
+        return ASSUMED_REFERENCE_SECONDS
+    seconds = video_seconds(name)
+    low, high = reference_seconds_allowed("video" if orientation == "video" else "image")
+    if not low <= seconds <= high:
+        rule = f"with character_orientation {orientation!r} it must be {low}-{high} s"
+        raise Rejection(f"the reference video is {seconds:g} s; {rule}")
+    return max(1, round(seconds))

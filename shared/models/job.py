@@ -19,7 +19,8 @@ class ErrorCode(StrEnum):
     GENERATION_FAILED = "generation_failed"  # the provider ran the job and reported failure
     PROVIDER_CANCELED = "provider_canceled"  # the provider canceled the task on its side
     SUBMIT_INTERRUPTED = "submit_interrupted"  # we never learned whether the provider accepted it
-    RESULT_MISSING = "result_missing"  # success reported with no result URL
+    RESULT_MISSING = "result_missing"  # success reported, again and again, with no result URL we recognise
+    PROVIDER_UNRECOGNIZED = "provider_unrecognized"  # the provider kept answering in a way we do not recognise
     RESULT_EXPIRED = "result_expired"  # the provider's result URL was gone when we fetched it
     RESULT_INVALID = "result_invalid"  # wrong content type, too large, truncated, blocked address
     ARCHIVE_FAILED = "archive_failed"  # storing the result failed after retries
@@ -33,6 +34,23 @@ class JobError(BaseModel):
     code: ErrorCode
     message: str
     provider_code: str | None = None
+    details: dict[str, Any] | None = Field(
+        default=None, description="More about the failure, e.g. the provider's last unrecognised answer."
+    )
+
+
+class UnrecognizedAnswer(BaseModel):
+    """The provider's latest answer the relay could not act on, and how many came in a row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    consecutive: int = Field(ge=0, description="Unrecognised answers in a row; 0 once a recognised one came.")
+    total: int = Field(ge=1, description="Unrecognised answers so far.")
+    reason: str
+    answer: str | None = Field(
+        default=None, description="The answer as received, with keys, tokens and signed URL queries removed."
+    )
+    at: Timestamp
 
 
 class StoredOutput(BaseModel):
@@ -99,6 +117,7 @@ class JobRecord(BaseModel):
     cost: Cost | None = None
     completed_by: CompletionSource | None = None  # how the provider's outcome reached us
     provider_estimate_seconds: int | None = None
+    provider_unrecognized: UnrecognizedAnswer | None = None
     created_at: Timestamp
     updated_at: Timestamp
     completed_at: Timestamp | None = None
@@ -121,6 +140,7 @@ class JobRecord(BaseModel):
             "attempts": list(self.attempts),
             "cost": self.cost,
             "completed_by": self.completed_by,
+            "provider_unrecognized": self.provider_unrecognized,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "completed_at": self.completed_at,
@@ -151,6 +171,9 @@ class JobView(BaseModel):
     cost: Cost | None
     completed_by: CompletionSource | None = Field(
         default=None, description="`callback` or `poll`: how the provider's outcome reached us."
+    )
+    provider_unrecognized: UnrecognizedAnswer | None = Field(
+        default=None, description="The provider's latest answer the relay did not recognise (the job kept waiting)."
     )
     created_at: Timestamp
     updated_at: Timestamp

@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.models.common import ProviderName
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus
-from shared.providers.capabilities import Capabilities
+from shared.providers.capabilities import Capabilities, MotionCapabilities
 from shared.providers.parsing import Lenient, first_error
 
 TEXT_TO_VIDEO_MODEL = "klingai/video-v2-6-pro-text-to-video"
 IMAGE_TO_VIDEO_MODEL = "klingai/video-v2-6-pro-image-to-video"
+MOTION_CONTROL_MODEL = "klingai/video-v2-6-pro-motion-control"
 GENERATIONS_PATH = "/v2/video/generations"
 DEFAULT_ASPECT_RATIO = "16:9"
 
@@ -35,6 +36,10 @@ STATES: dict[str, ProviderState] = {
     "succeeded": ProviderState.SUCCEEDED,
     "error": ProviderState.FAILED,
 }
+# The docs' polling sample keeps polling only while the status is one of these; any other status is the
+# end of the generation, read from what the answer carries (a video: success; an error: failure).
+IN_PROGRESS = frozenset({"queued", "waiting", "generating", "active"})
+assert STATES.keys() >= IN_PROGRESS
 
 
 class _Link(BaseModel):
@@ -78,35 +83,48 @@ class _Generation(BaseModel):
     status_code: Lenient[int] = Field(default=None, alias="statusCode")
 
 
-class AimlapiProvider(Provider):
-    name: ClassVar[ProviderName] = "aimlapi"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        provider="aimlapi",
-        durations=(5, 10),
-        aspect_ratios=("16:9", "9:16", "1:1"),
-        aspect_ratio_with_image=False,
-        sound=True,
+CAPABILITIES = Capabilities(
+    provider="aimlapi",
+    durations=(5, 10),
+    aspect_ratios=("16:9", "9:16", "1:1"),
+    aspect_ratio_with_image=False,
+    sound=True,
+    qualities=("pro",),
+    default_quality="pro",
+    first_frame=True,
+    last_frame=False,
+    negative_prompt=True,
+    cfg_scale=True,
+    cfg_scale_with_image=False,
+    max_outputs=1,
+    max_prompt_chars=2500,
+    prompt_optimization=False,
+    watermark=False,
+    callbacks=False,
+    motion_control=MotionCapabilities(
+        model=MOTION_CONTROL_MODEL,
         qualities=("pro",),
         default_quality="pro",
-        first_frame=True,
-        last_frame=False,
-        negative_prompt=True,
-        cfg_scale=True,
-        cfg_scale_with_image=False,
-        max_outputs=1,
+        keep_original_sound=True,
         max_prompt_chars=2500,
-        prompt_optimization=False,
-        watermark=False,
-        callbacks=False,
-        notes=(
-            "Only the Pro tier of Kling 2.6 is documented; a std tier appears only in third-party code.",
-            "The final status may read 'completed' (video.url) or 'succeeded' (data[0].url); both are accepted.",
-            "No callbacks: completion is found by polling. No price or rate limits are published.",
-        ),
-    )
+        billing="no price published; the credits used are reported when the job ends",
+    ),
+    notes=(
+        "Only the Pro tier of Kling 2.6 is documented; a std tier appears only in third-party code.",
+        "The final status may read 'completed' (video.url) or 'succeeded' (data[0].url); both are accepted.",
+        "No callbacks: completion is found by polling. No price or rate limits are published.",
+    ),
+)
+
+
+class AimlapiProvider(Provider):
+    name: ClassVar[ProviderName] = "aimlapi"
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
         self.require_supported(request)
+        if request.motion_control is not None:
+            return self._build_motion_control(request)
         body: dict[str, Any] = {"prompt": request.prompt, "duration": request.duration}
         if request.first_frame_url is None:
             body["model"] = TEXT_TO_VIDEO_MODEL
@@ -120,6 +138,19 @@ class AimlapiProvider(Provider):
             body["negative_prompt"] = request.negative_prompt
         # Their default is true; ours is false, so the choice is always spelled out.
         body["generate_audio"] = request.sound
+        return self.json_request("POST", GENERATIONS_PATH, body=body)
+
+    def _build_motion_control(self, request: JobRequest) -> httpx.Request:
+        motion = request.motion_control
+        assert motion is not None
+        body: dict[str, Any] = {"model": MOTION_CONTROL_MODEL}
+        if request.prompt:
+            body["prompt"] = request.prompt
+        body["image_url"] = str(motion.image_url)
+        body["video_url"] = str(motion.video_url)
+        body["character_orientation"] = motion.character_orientation
+        if motion.keep_original_sound is not None:
+            body["keep_audio"] = motion.keep_original_sound
         return self.json_request("POST", GENERATIONS_PATH, body=body)
 
     def parse_submit(self, response: httpx.Response) -> SubmitResult:
@@ -139,20 +170,20 @@ class AimlapiProvider(Provider):
             raise ValueError(f"{self.name}: a generation id is required")
         return self.json_request("GET", GENERATIONS_PATH, params={"generation_id": task_id})
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         answer = self._read(response)
         self._raise_error_body(answer, response)
-        asked = _asked_generation_id(response)
-        task_id = self.answered_task_id(answer.id, asked, response)
+        task_id = self.answered_task_id(answer.id, task_id, response)
         if answer.status is None:
             raise self.malformed("no status in the status answer", response)
         error_code, error_message = _failure_details(answer.error)
         usage = answer.meta.usage if answer.meta is not None else None
+        urls = _result_urls(answer)
         return TaskStatus(
             task_id=task_id,
-            state=STATES.get(answer.status.strip().lower(), ProviderState.UNKNOWN),
+            state=_state(answer.status, urls, error_message or error_code),
             raw_status=answer.status,
-            result_urls=_result_urls(answer),
+            result_urls=urls,
             error_code=error_code,
             error_message=error_message,
             credits_used=usage.credits_used if usage is not None else None,
@@ -169,13 +200,16 @@ class AimlapiProvider(Provider):
             raise self.envelope_error(answer.status_code, answer.message, response)
 
 
-def _asked_generation_id(response: httpx.Response) -> str | None:
-    try:
-        request = response.request
-    except RuntimeError:  # a response built without its request carries no asked id
-        return None
-    asked = request.url.params.get("generation_id")
-    return asked if isinstance(asked, str) else None
+def _state(raw: str, urls: tuple[str, ...], failure: str | None) -> ProviderState:
+    status = raw.strip().lower()
+    if status in STATES:
+        return STATES[status]
+    # Another status ends the generation (the docs' sample stops polling on it): its content says how.
+    if urls:
+        return ProviderState.SUCCEEDED
+    if failure:
+        return ProviderState.FAILED
+    return ProviderState.UNKNOWN
 
 
 def _result_urls(answer: _Generation) -> tuple[str, ...]:

@@ -3,15 +3,17 @@
 Create: `POST /v1/videos/generations` with a flat body, answer
 `{"code": 200, "data": [{"status": "submitted", "task_id"}]}` (`data` is an array). Status:
 `GET /v1/tasks/{task_id}`, answer `{"code": 200, "data": {"id", "status", "progress",
-"result": {"videos": [{"url", "expires_at"}]}, "error"}}` where `url` is a string or a list of strings.
-A body `code` other than 200 is an error, classified like the HTTP status of the same number.
+"result": {"videos": [{"url", "expires_at"}]}, "error"}}` where `url` is a string or a list of strings (the
+shared task page's example puts results under `result.images` instead; both are read). A body `code` other
+than 200 is an error, classified like the HTTP status of the same number; an `error` that carries neither a
+message nor a code is not one.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.models.common import ProviderName
 from shared.models.request import JobRequest
 from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, clamp_progress
-from shared.providers.capabilities import Capabilities
+from shared.providers.capabilities import Capabilities, MotionCapabilities
 from shared.providers.parsing import Lenient, first_error
 
 MODEL = "kling-v2-6"
+MOTION_CONTROL_MODEL = "kling-v2-6-motion-control"
 CREATE_PATH = "/v1/videos/generations"
 TASKS_PATH = "/v1/tasks/"
 DEFAULT_ASPECT_RATIO = "16:9"
@@ -59,7 +62,8 @@ class _Envelope(BaseModel):
 
     @property
     def failed(self) -> bool:
-        return (self.code is not None and str(self.code).strip() != str(SUCCESS_CODE)) or self.error is not None
+        # An `error` counts only when it says something: `{}`, `""` or `null` beside a good answer are not errors.
+        return (self.code is not None and str(self.code).strip() != str(SUCCESS_CODE)) or _says_something(self.error)
 
     @property
     def text(self) -> str | None:
@@ -85,9 +89,16 @@ class _Video(BaseModel):
 
 
 class _Result(BaseModel):
+    """The documented video answer fills `videos`; the docs' shared task example fills `images`."""
+
     model_config = ConfigDict(extra="ignore")
 
     videos: list[_Video] | None = None
+    images: list[_Video] | None = None
+
+    @property
+    def items(self) -> list[_Video]:
+        return [*(self.videos or ()), *(self.images or ())]
 
 
 class _Task(BaseModel):
@@ -100,38 +111,51 @@ class _Task(BaseModel):
     error: Lenient[_Failure | str] = None
 
 
-class ApimartProvider(Provider):
-    name: ClassVar[ProviderName] = "apimart"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        provider="apimart",
-        durations=(5, 10),
-        aspect_ratios=("16:9", "9:16", "1:1"),
-        aspect_ratio_with_image=True,
-        sound=True,
-        sound_requires_pro=True,
+CAPABILITIES = Capabilities(
+    provider="apimart",
+    durations=(5, 10),
+    aspect_ratios=("16:9", "9:16", "1:1"),
+    aspect_ratio_with_image=True,
+    sound=True,
+    sound_requires_pro=True,
+    qualities=("std", "pro"),
+    default_quality="std",
+    first_frame=True,
+    last_frame=True,
+    last_frame_requires_pro=True,
+    last_frame_excludes_sound=True,
+    negative_prompt=True,
+    cfg_scale=False,
+    max_outputs=1,
+    max_prompt_chars=2500,
+    prompt_optimization=False,
+    watermark=True,
+    callbacks=False,
+    motion_control=MotionCapabilities(
+        model=MOTION_CONTROL_MODEL,
         qualities=("std", "pro"),
         default_quality="std",
-        first_frame=True,
-        last_frame=True,
-        last_frame_requires_pro=True,
-        last_frame_excludes_sound=True,
-        negative_prompt=True,
-        cfg_scale=False,
-        max_outputs=1,
+        keep_original_sound=True,
         max_prompt_chars=2500,
-        prompt_optimization=False,
-        watermark=True,
-        callbacks=False,
-        notes=(
-            "std is 720p and silent; pro is 1080p and may generate audio.",
-            "With a first frame the image's own ratio may override aspect_ratio.",
-            "No callbacks are documented: completion is found by polling. Result links expire (expires_at, ~24 h).",
-            "Error codes, rate limits and prices are not documented; a white-label host's base URL must be set.",
-        ),
-    )
+        billing="per second of the reference video, as APIMart measures it; no price published",
+    ),
+    notes=(
+        "std is 720p and silent; pro is 1080p and may generate audio.",
+        "With a first frame the image's own ratio may override aspect_ratio.",
+        "No callbacks are documented: completion is found by polling. Result links expire (expires_at, ~24 h).",
+        "Error codes, rate limits and prices are not documented; a white-label host's base URL must be set.",
+    ),
+)
+
+
+class ApimartProvider(Provider):
+    name: ClassVar[ProviderName] = "apimart"
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
         self.require_supported(request)
+        if request.motion_control is not None:
+            return self._build_motion_control(request)
         body: dict[str, Any] = {
             "model": MODEL,
             "prompt": request.prompt,
@@ -149,9 +173,24 @@ class ApimartProvider(Provider):
             body["image_urls"] = images
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
-        body["audio"] = request.sound
+        if body["mode"] == "pro":  # the audio parameter needs pro; std is silent and takes no audio field
+            body["audio"] = request.sound
         if request.watermark is not None:
             body["watermark"] = request.watermark
+        return self.json_request("POST", CREATE_PATH, body=body)
+
+    def _build_motion_control(self, request: JobRequest) -> httpx.Request:
+        motion = request.motion_control
+        assert motion is not None
+        body: dict[str, Any] = {"model": MOTION_CONTROL_MODEL}
+        if request.prompt:
+            body["prompt"] = request.prompt
+        body["image_url"] = str(motion.image_url)
+        body["video_url"] = str(motion.video_url)
+        body["character_orientation"] = motion.character_orientation
+        body["mode"] = self.capabilities.quality_for(request)
+        if motion.keep_original_sound is not None:
+            body["keep_original_sound"] = "yes" if motion.keep_original_sound else "no"
         return self.json_request("POST", CREATE_PATH, body=body)
 
     def parse_submit(self, response: httpx.Response) -> SubmitResult:
@@ -171,15 +210,14 @@ class ApimartProvider(Provider):
             raise ValueError(f"{self.name}: a task id is required")
         return self.json_request("GET", TASKS_PATH + quote(task_id, safe=""))
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         data = self._data(response)
         try:
             task = _Task.model_validate(data)
         except ValidationError as exc:
             raise self.malformed(first_error(exc, "body"), response) from exc
-        asked = _asked_task_id(response)
-        task_id = self.answered_task_id(task.id, asked, response)
-        videos = task.result.videos if task.result is not None else None
+        task_id = self.answered_task_id(task.id, task_id, response)
+        videos = task.result.items if task.result is not None else None
         error_code, error_message = _failure_details(task.error)
         return TaskStatus(
             task_id=task_id,
@@ -221,18 +259,14 @@ def _earliest_expiry(videos: list[_Video]) -> datetime | None:
     return datetime.fromtimestamp(min(moments), tz=UTC) if moments else None
 
 
+def _says_something(failure: _Failure | str | None) -> bool:
+    if isinstance(failure, _Failure):
+        return bool(failure.message) or failure.code not in (None, "")
+    return bool(failure and failure.strip())
+
+
 def _failure_details(failure: _Failure | str | None) -> tuple[str | None, str | None]:
     if isinstance(failure, _Failure):
-        return (str(failure.code) if failure.code is not None else None), failure.message
-    return None, failure
-
-
-def _asked_task_id(response: httpx.Response) -> str | None:
-    try:
-        request = response.request
-    except RuntimeError:  # a response built without its request carries no asked id
-        return None
-    path = request.url.raw_path.decode("ascii").split("?", 1)[0]
-    if TASKS_PATH not in path:
-        return None
-    return unquote(path.rsplit("/", 1)[-1]) or None
+        code = str(failure.code) if failure.code not in (None, "") else None
+        return code, failure.message or None
+    return None, (failure.strip() or None) if failure else None

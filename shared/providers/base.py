@@ -7,12 +7,13 @@ how to read its answers and callbacks. Sending, timeouts and HTTP error mapping 
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,14 +21,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.errors import CallbackRejectedError, UnsupportedRequestError
 from shared.models.common import ProviderName, utcnow
 from shared.models.job import Cost
-from shared.models.request import JobRequest
+from shared.models.request import JobRequest, reference_seconds_allowed
 from shared.providers.capabilities import Capabilities, Violation
 from shared.providers.errors import ErrorKind, ProviderError, kind_for_status
+from shared.providers.redaction import answer_excerpt
 from shared.settings import ProviderEndpoint
+
+if TYPE_CHECKING:
+    from shared.secrets import ProviderCredentials
+    from shared.settings import Settings
 
 
 class ProviderState(StrEnum):
-    """A provider's task status, normalized. UNKNOWN means: not terminal as far as we know, keep waiting."""
+    """A provider's task status, normalized. UNKNOWN means: a status value we do not know; never final."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -61,6 +67,43 @@ class TaskStatus(BaseModel):
     error_code: str | None = None
     result_expires_at: datetime | None = None
     credits_used: float | None = None
+    # Why this answer cannot be acted on (an unknown status value, success without a video URL, ...), and
+    # the answer itself, redacted. Such an answer is never final: the job keeps waiting (services/unrecognized).
+    unrecognized: str | None = None
+    answer: str | None = None
+
+
+def unrecognized_reason(status: TaskStatus) -> str | None:
+    """The one rule for every provider: what a normalized status answer leaves us unable to act on."""
+    if status.unrecognized:
+        return status.unrecognized
+    if status.state is ProviderState.UNKNOWN:
+        return f"unknown status {status.raw_status!r}"
+    if status.state is ProviderState.SUCCEEDED and not status.result_urls:
+        return "finished without a recognisable video URL" + (
+            f" ({status.error_message})" if status.error_message else ""
+        )
+    return None
+
+
+class ProbeOutcome(StrEnum):
+    KEY_ACCEPTED = "key_accepted"
+    KEY_REFUSED = "key_refused"
+    INCONCLUSIVE = "inconclusive"
+
+
+class ProbeReport(BaseModel):
+    """What the cheapest documented call told about an API key (`kling-relay probe`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: ProbeOutcome
+    detail: str
+    balance: float | None = None  # credits left, where the provider has a balance endpoint
+
+
+# A task no provider holds: asked about when a provider has no cheaper call that needs a valid key.
+PROBE_TASK_ID = "kling-relay-probe-no-such-task"
 
 
 class Provider(ABC):
@@ -75,6 +118,19 @@ class Provider(ABC):
         self.endpoint = endpoint
         self.api_key = api_key
         self.http = http
+
+    @classmethod
+    def from_settings(cls, settings: Settings, credentials: ProviderCredentials, http: httpx.Client) -> Self | None:
+        """The adapter as deployed (its endpoint, key and options), or None when no API key is configured for it."""
+        api_key = credentials.key_for(cls.name)
+        if api_key is None:
+            return None
+        return cls(settings.endpoint(cls.name), api_key, http, **cls.options(settings, credentials))
+
+    @classmethod
+    def options(cls, settings: Settings, credentials: ProviderCredentials) -> dict[str, Any]:
+        """Keyword arguments this adapter takes beyond endpoint, key and client, read from the same sources."""
+        return {}
 
     # -- what subclasses provide ---------------------------------------------------------------
 
@@ -91,8 +147,8 @@ class Provider(ABC):
         """The provider's task-status request."""
 
     @abstractmethod
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
-        """A status answer, normalized; `ProviderError` for error envelopes."""
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
+        """A status answer about `task_id` (the task asked about), normalized; `ProviderError` for error envelopes."""
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskStatus:
         """A callback body read as a status hint. Providers without callbacks reject every call."""
@@ -120,6 +176,28 @@ class Provider(ABC):
                 details=[violation.model_dump() for violation in violations],
             )
 
+    # -- probing a key (kling-relay probe) -----------------------------------------------------
+
+    def build_probe(self) -> httpx.Request:
+        """The cheapest documented call that needs a valid key: by default, the status of a task that does not
+        exist (read for the authentication answer). Providers with a balance endpoint use that instead."""
+        return self.build_status(PROBE_TASK_ID)
+
+    def read_probe(self, response: httpx.Response) -> ProbeReport:
+        try:
+            if not response.is_success:
+                raise self.http_error(response)
+            self.parse_status(response, PROBE_TASK_ID)
+        except ProviderError as err:
+            return probe_verdict(err)
+        return ProbeReport(
+            outcome=ProbeOutcome.KEY_ACCEPTED, detail="a status query for a task that does not exist was answered"
+        )
+
+    def probe(self, *, timeout: float | None = None) -> ProbeReport:
+        """Check the configured key with `build_probe`; transport failures raise `ProviderError`."""
+        return self.read_probe(self.send_raw(self.build_probe(), timeout=timeout))
+
     # -- shared plumbing -----------------------------------------------------------------------
 
     def url(self, path: str) -> str:
@@ -134,37 +212,60 @@ class Provider(ABC):
         return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
 
     def submit(self, request: JobRequest, callback_url: str | None, *, timeout: float | None = None) -> SubmitResult:
-        response = self.send(self.build_submit(request, callback_url), timeout=timeout)
         try:
+            response = self.send(self.build_submit(request, callback_url), timeout=timeout)
             return self.parse_submit(response)
         except ProviderError as err:
             # A success answer we cannot read may still stand for a task the provider created; an error
             # the provider stated inside it (Pixwith's refusals come with HTTP 200) created nothing.
             if err.unreadable:
                 err.maybe_accepted = True
+            # There is no task yet to be unknown: a 404 on create is a route or model this account cannot
+            # reach, which another provider may well not share.
+            if err.kind is ErrorKind.NOT_FOUND:
+                err.kind = ErrorKind.UNAVAILABLE
             raise
 
     def status(self, task_id: str, *, timeout: float | None = None) -> TaskStatus:
-        return self.parse_status(self.send(self.build_status(task_id), timeout=timeout))
+        """The task's status; an answer we cannot act on comes back with `unrecognized` set, never as final."""
+        response = self.send(self.build_status(task_id), timeout=timeout)
+        try:
+            status = self.parse_status(response, task_id)
+        except ProviderError as err:
+            if err.unrecognized and err.answer is None:
+                err.answer = self.excerpt(response)
+            raise
+        reason = unrecognized_reason(status)
+        if reason is None:
+            return status
+        return status.model_copy(update={"unrecognized": reason, "answer": status.answer or self.excerpt(response)})
+
+    def excerpt(self, response: httpx.Response) -> str:
+        """The answer's body, redacted (our key and any secrets, tokens or signed URL queries in it removed)."""
+        return answer_excerpt(response.content, secrets=(self.api_key,))
 
     def send(self, request: httpx.Request, *, timeout: float | None = None) -> httpx.Response:
         """Send, turning transport failures and non-2xx answers into `ProviderError`s."""
+        response = self.send_raw(request, timeout=timeout)
+        if response.is_success:
+            return response
+        raise self.http_error(response)
+
+    def send_raw(self, request: httpx.Request, *, timeout: float | None = None) -> httpx.Response:
+        """Send, turning transport failures into `ProviderError`s; any HTTP answer is returned as it came."""
         limit = httpx.Timeout(
             timeout if timeout is not None else self.endpoint.read_timeout,
             connect=min(self.endpoint.connect_timeout, timeout or self.endpoint.connect_timeout),
         )
         request.extensions["timeout"] = limit.as_dict()
         try:
-            response = self.http.send(request)
+            return self.http.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise ProviderError(self.name, ErrorKind.RETRYABLE, f"unreachable ({type(exc).__name__})") from exc
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise ProviderError(
                 self.name, ErrorKind.RETRYABLE, f"no answer ({type(exc).__name__})", maybe_accepted=True
             ) from exc
-        if response.is_success:
-            return response
-        raise self.http_error(response)
 
     def http_error(self, response: httpx.Response) -> ProviderError:
         status = response.status_code
@@ -200,17 +301,35 @@ class Provider(ABC):
             raise self._unreadable("answer is not a JSON object", response)
         return data
 
-    def answered_task_id(self, answered: str | None, asked: str | None, response: httpx.Response) -> str:
-        """The task a status answer is about; an answer about another task than the one asked is malformed."""
-        if answered and asked and answered != asked:
+    def answered_task_id(self, answered: str | None, asked: str, response: httpx.Response) -> str:
+        """The task a status answer is about; an answer about another task than the one asked is malformed.
+
+        An answer that names no task is read as being about the one asked.
+        """
+        if answered and answered != asked:
             raise self.malformed(f"status is for task {answered!r}, not {asked!r}", response)
-        task_id = answered or asked
-        if not task_id:
-            raise self.malformed("no task id in the status answer", response)
-        return task_id
+        return asked
 
     def malformed(self, what: str, response: httpx.Response | None = None) -> ProviderError:
-        return self._unreadable(f"unexpected answer: {what}", response)
+        """A JSON answer in a shape we do not know: unrecognized, with the answer kept (redacted)."""
+        error = self._unreadable(f"unexpected answer: {what}", response)
+        error.unrecognized = True
+        error.answer = self.excerpt(response) if response is not None else None
+        return error
+
+    def unrecognized(
+        self, message: str, response: httpx.Response, *, provider_code: str | None = None
+    ) -> ProviderError:
+        """An error the provider stated in words or codes we do not know the meaning of."""
+        return ProviderError(
+            self.name,
+            ErrorKind.UNRECOGNIZED,
+            message,
+            http_status=response.status_code,
+            provider_code=provider_code,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            answer=self.excerpt(response),
+        )
 
     def _unreadable(self, message: str, response: httpx.Response | None) -> ProviderError:
         return ProviderError(
@@ -220,6 +339,18 @@ class Provider(ABC):
             http_status=response.status_code if response is not None else None,
             unreadable=True,
         )
+
+
+def probe_verdict(err: ProviderError) -> ProbeReport:
+    """What an error answer to a probe says about the key."""
+    said = f"{err.message} (HTTP {err.http_status}, code {err.provider_code})"
+    if err.kind is ErrorKind.NOT_FOUND:
+        return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail=f"the key was accepted; the provider said: {said}")
+    if err.kind is ErrorKind.UNAVAILABLE:
+        return ProbeReport(outcome=ProbeOutcome.KEY_REFUSED, detail=f"the key was refused or is not allowed: {said}")
+    return ProbeReport(
+        outcome=ProbeOutcome.INCONCLUSIVE, detail=f"the answer does not say whether the key works: {said}"
+    )
 
 
 def error_text(response: httpx.Response) -> str | None:
@@ -262,3 +393,22 @@ def clamp_progress(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return max(0, min(100, int(value)))
+
+
+def motion_control_cost(request: JobRequest, credits_per_second: float, basis: str) -> Cost | None:
+    """A per-second price for motion control: the output is as long as the reference video.
+
+    With the video's length measured, the price of its whole seconds; without it, the most the orientation
+    allows, said to be an upper bound.
+    """
+    motion = request.motion_control
+    if motion is None:
+        return None
+    if motion.video_seconds is None:
+        _, longest = reference_seconds_allowed(motion.character_orientation)
+        return Cost(
+            amount=credits_per_second * longest,
+            basis=f"{basis}; at most {longest} s (the reference video's length could not be read)",
+        )
+    seconds = max(1, math.ceil(motion.video_seconds - 1e-9))
+    return Cost(amount=credits_per_second * seconds, basis=f"{basis}; {seconds} s (the reference video's length)")

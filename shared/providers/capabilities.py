@@ -22,6 +22,19 @@ class Violation(BaseModel):
         return f"{self.field}: {self.provider} {self.rule}"
 
 
+class MotionCapabilities(BaseModel):
+    """What one provider's Kling 2.6 motion control takes (see the README's provider notes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str  # the provider's model id for it
+    qualities: tuple[Quality, ...] = ()  # empty: one unnamed tier, `quality` must be omitted
+    default_quality: Quality | None = None
+    keep_original_sound: bool = False  # whether the reference video's sound can be kept or dropped on request
+    max_prompt_chars: int = 2500
+    billing: str = ""  # how the provider charges for it
+
+
 class Capabilities(BaseModel):
     """Documented abilities of one provider's Kling 2.6 API (see the README's provider notes)."""
 
@@ -49,24 +62,56 @@ class Capabilities(BaseModel):
     watermark: bool = False
     callbacks: bool = False
     signed_callbacks: bool = False
+    motion_control: MotionCapabilities | None = None  # None: motion control is not offered
     notes: tuple[str, ...] = ()
 
     def quality_for(self, request: JobRequest) -> Quality | None:
+        if request.motion_control is not None and self.motion_control is not None:
+            return request.quality or self.motion_control.default_quality
         return request.quality or self.default_quality
 
     def check(self, request: JobRequest) -> list[Violation]:
         """Every field of `request` this provider cannot honour (empty when it can take the job)."""
         found: list[tuple[str, str]] = []
-        found += self._check_shape(request)
-        found += self._check_audio_and_frames(request)
+        if request.motion_control is not None:
+            found += self._check_motion(request)
+        else:
+            found += self._check_shape(request)
+            found += self._check_audio_and_frames(request)
         found += self._check_options(request)
         return [Violation(field=field, provider=self.provider, rule=rule) for field, rule in found]
+
+    def _check_motion(self, request: JobRequest) -> list[tuple[str, str]]:
+        motion = self.motion_control
+        if motion is None:
+            return [("motion_control", "does not offer motion control")]
+        found = []
+        prompt = request.prompt or ""
+        if len(prompt) > motion.max_prompt_chars:
+            found.append(("prompt", f"accepts at most {motion.max_prompt_chars} characters (got {len(prompt)})"))
+        if request.quality is not None and request.quality not in motion.qualities:
+            rule = (
+                f"offers motion control in quality {list(motion.qualities)}"
+                if motion.qualities
+                else "has a single motion control tier; omit quality"
+            )
+            found.append(("quality", rule))
+        assert request.motion_control is not None
+        if request.motion_control.keep_original_sound is not None and not motion.keep_original_sound:
+            found.append(
+                (
+                    "motion_control.keep_original_sound",
+                    "does not let the reference video's sound be chosen; omit keep_original_sound",
+                )
+            )
+        return found
 
     def _check_shape(self, request: JobRequest) -> list[tuple[str, str]]:
         found = []
         image = request.first_frame_url is not None
-        if len(request.prompt) > self.max_prompt_chars:
-            found.append(("prompt", f"accepts at most {self.max_prompt_chars} characters (got {len(request.prompt)})"))
+        prompt = request.prompt_text
+        if len(prompt) > self.max_prompt_chars:
+            found.append(("prompt", f"accepts at most {self.max_prompt_chars} characters (got {len(prompt)})"))
         if request.duration not in self.durations:
             found.append(("duration", f"supports durations {list(self.durations)}"))
         if not image and not self.text_to_video:
@@ -107,6 +152,8 @@ class Capabilities(BaseModel):
 
     def _check_options(self, request: JobRequest) -> list[tuple[str, str]]:
         found = []
+        if request.motion_control is not None:
+            return _motion_options(request)
         if request.negative_prompt and not self.negative_prompt:
             found.append(("negative_prompt", "does not support a negative prompt"))
         if request.cfg_scale is not None and not self.cfg_scale:
@@ -120,3 +167,21 @@ class Capabilities(BaseModel):
         if request.watermark is not None and not self.watermark:
             found.append(("watermark", "does not let the watermark be chosen; omit watermark"))
         return found
+
+
+def _motion_options(request: JobRequest) -> list[tuple[str, str]]:
+    """None of the three motion control APIs takes these (their documented fields are the image, the video,
+    the orientation, the sound, the tier and an optional prompt)."""
+    found = []
+    for field, value in (
+        ("negative_prompt", request.negative_prompt),
+        ("cfg_scale", request.cfg_scale),
+        ("watermark", request.watermark),
+    ):
+        if value not in (None, ""):
+            found.append((field, f"does not take {field} with motion control"))
+    if request.num_outputs > 1:
+        found.append(("num_outputs", "makes one video per motion control job"))
+    if request.prompt_optimization:
+        found.append(("prompt_optimization", "does not offer prompt optimization"))
+    return found

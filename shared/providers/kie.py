@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,17 +19,35 @@ from shared.errors import CallbackRejectedError
 from shared.models.common import AspectRatio, ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
-from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, error_text
-from shared.providers.capabilities import Capabilities
+from shared.providers.base import (
+    ProbeOutcome,
+    ProbeReport,
+    Provider,
+    ProviderState,
+    SubmitResult,
+    TaskStatus,
+    error_text,
+    motion_control_cost,
+    probe_verdict,
+)
+from shared.providers.capabilities import Capabilities, MotionCapabilities
 from shared.providers.errors import ProviderError
 from shared.providers.kie_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_kie_signature
 from shared.providers.parsing import first_error, load_callback_json
 from shared.settings import ProviderEndpoint
 
+if TYPE_CHECKING:
+    from shared.secrets import ProviderCredentials
+    from shared.settings import Settings
+
 TEXT_TO_VIDEO_MODEL = "kling-2.6/text-to-video"
 IMAGE_TO_VIDEO_MODEL = "kling-2.6/image-to-video"
+MOTION_CONTROL_MODEL = "kling-2.6/motion-control"
+# Motion control names its tiers by resolution.
+MOTION_MODES: dict[str, str] = {"std": "720p", "pro": "1080p"}
 SUBMIT_PATH = "/api/v1/jobs/createTask"
 STATUS_PATH = "/api/v1/jobs/recordInfo"
+CREDIT_PATH = "/api/v1/chat/credit"  # the account's remaining credits: Kie's cheapest call that needs the key
 SUCCESS_CODE = "200"
 DEFAULT_ASPECT_RATIO: AspectRatio = "16:9"
 DEFAULT_SIGNATURE_WINDOW_SECONDS = 300
@@ -38,8 +56,9 @@ DEFAULT_SIGNATURE_WINDOW_SECONDS = 300
 # or generation failed; `failMsg` says why) rather than a problem with the status query.
 TASK_FAILED_CODES = frozenset({"422", "501"})
 
-# Kie keeps generated media for 14 days after completion.
-MEDIA_RETENTION = timedelta(days=14)
+# Kie's task-detail page says result URLs typically expire 24 hours after completion (its getting-started
+# page keeps generated files for 14 days; the URL handed back is the shorter-lived of the two).
+MEDIA_RETENTION = timedelta(hours=24)
 
 STATES: dict[str, ProviderState] = {
     "waiting": ProviderState.QUEUED,
@@ -55,6 +74,8 @@ PRICE_BASIS = (
     "Estimate from a third-party price table for Kling 2.6 on Kie (5 s: 55 credits silent, 110 with sound; "
     "10 s: 110 silent, 220 with sound); unconfirmed, Kie's own price list is authoritative."
 )
+# Motion control credits per second of output by tier, from third-party price tables (unconfirmed).
+MOTION_CREDITS_PER_SECOND: dict[str, int] = {"std": 11, "pro": 18}
 
 CAPABILITIES = Capabilities(
     provider="kie",
@@ -74,11 +95,22 @@ CAPABILITIES = Capabilities(
     watermark=False,
     callbacks=True,
     signed_callbacks=True,
+    motion_control=MotionCapabilities(
+        model=MOTION_CONTROL_MODEL,
+        qualities=("std", "pro"),
+        default_quality="std",
+        keep_original_sound=False,
+        max_prompt_chars=2500,
+        billing="per second of output (the reference video's length); about 11 credits/s at 720p (std) and 18 "
+        "at 1080p (pro) by third-party price tables (unconfirmed)",
+    ),
     notes=(
         "Callback signing is opt-in (a webhook HMAC key set in the Kie console) and covers only the task id "
         "and timestamp, not the body; the task status is re-read before a result is trusted.",
         "Image-to-video takes one image (the first frame), JPEG/PNG/WebP up to 10 MB.",
         "The credit price is an estimate from a third-party table (unconfirmed).",
+        "Motion control: mode 720p (std) or 1080p (pro); no field for the reference video's sound, so "
+        "keep_original_sound cannot be chosen.",
     ),
 )
 
@@ -124,10 +156,19 @@ class KieProvider(Provider):
         self.webhook_hmac_key = webhook_hmac_key
         self.signature_window_seconds = signature_window_seconds
 
+    @classmethod
+    def options(cls, settings: Settings, credentials: ProviderCredentials) -> dict[str, Any]:
+        return {
+            "webhook_hmac_key": credentials.kie_webhook_hmac_key,
+            "signature_window_seconds": settings.kie_signature_window_seconds,
+        }
+
     # -- submit --------------------------------------------------------------------------------
 
     def build_submit(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
         self.require_supported(request)
+        if request.motion_control is not None:
+            return self._build_motion_control(request, callback_url)
         image = request.first_frame_url
         parameters: dict[str, Any] = {"prompt": request.prompt}
         if image is not None:
@@ -137,6 +178,22 @@ class KieProvider(Provider):
             parameters["aspect_ratio"] = request.aspect_ratio or DEFAULT_ASPECT_RATIO
         parameters["duration"] = str(request.duration)  # a string: "5" | "10"
         body: dict[str, Any] = {"model": TEXT_TO_VIDEO_MODEL if image is None else IMAGE_TO_VIDEO_MODEL}
+        if callback_url:
+            body["callBackUrl"] = callback_url
+        body["input"] = parameters
+        return self.json_request("POST", SUBMIT_PATH, body=body)
+
+    def _build_motion_control(self, request: JobRequest, callback_url: str | None) -> httpx.Request:
+        motion = request.motion_control
+        assert motion is not None
+        parameters: dict[str, Any] = {}
+        if request.prompt:
+            parameters["prompt"] = request.prompt
+        parameters["input_urls"] = [str(motion.image_url)]
+        parameters["video_urls"] = [str(motion.video_url)]
+        parameters["character_orientation"] = motion.character_orientation
+        parameters["mode"] = MOTION_MODES[self.capabilities.quality_for(request) or "std"]
+        body: dict[str, Any] = {"model": MOTION_CONTROL_MODEL}
         if callback_url:
             body["callBackUrl"] = callback_url
         body["input"] = parameters
@@ -175,7 +232,7 @@ class KieProvider(Provider):
                 )
             raise
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         body = self.read_json(response)
         code = _envelope_code(body)
         task_failed = code in TASK_FAILED_CODES
@@ -190,13 +247,32 @@ class KieProvider(Provider):
             record = KieRecord.model_validate(data)
         except ValidationError as exc:
             raise self.malformed(f"record unreadable ({first_error(exc)})", response) from exc
-        asked = _asked_task_id(response)
-        task_id = self.answered_task_id(record.task_id, asked, response)
+        task_id = self.answered_task_id(record.task_id, task_id, response)
         if task_failed and code is not None:
             return _failed_by_code(task_id, record, code, _message(body, response))
         if record.state is None:
             raise self.malformed("no data.state", response)
         return _task_status(task_id, record)
+
+    # -- probe ---------------------------------------------------------------------------------
+
+    def build_probe(self) -> httpx.Request:
+        return self.json_request("GET", CREDIT_PATH)
+
+    def read_probe(self, response: httpx.Response) -> ProbeReport:
+        try:
+            if not response.is_success:
+                raise self.http_error(response)
+            body = self.read_json(response)
+            code = _envelope_code(body)
+            if code is not None and code != SUCCESS_CODE:
+                raise self.envelope_error(code, _message(body, response), response)
+        except ProviderError as err:
+            return probe_verdict(err)
+        credits = body.get("data")
+        if isinstance(credits, bool) or not isinstance(credits, int | float):
+            return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail="the key was accepted; no balance was given")
+        return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail="the key was accepted", balance=float(credits))
 
     # -- callback ------------------------------------------------------------------------------
 
@@ -231,6 +307,14 @@ class KieProvider(Provider):
     # -- price ---------------------------------------------------------------------------------
 
     def estimate_cost(self, request: JobRequest) -> Cost | None:
+        if request.motion_control is not None:
+            tier = self.capabilities.quality_for(request) or "std"
+            rate = MOTION_CREDITS_PER_SECOND[tier]
+            basis = (
+                f"Estimate: Kling 2.6 motion control on Kie at {rate} credits per second ({MOTION_MODES[tier]}), "
+                "from third-party price tables; unconfirmed, Kie's own price list is authoritative"
+            )
+            return motion_control_cost(request, rate, basis)
         return Cost(amount=PRICES[(request.duration, request.sound)], basis=PRICE_BASIS)
 
 
@@ -263,7 +347,7 @@ def _task_status(task_id: str, record: KieRecord) -> TaskStatus:
         raw_status=raw,
         result_urls=urls,
         error_message=record.fail_msg or problem,
-        error_code=None if record.fail_code is None else str(record.fail_code),
+        error_code=None if record.fail_code in (None, "") else str(record.fail_code),
         result_expires_at=expires_at,
     )
 
@@ -274,16 +358,15 @@ def _failed_by_code(task_id: str, record: KieRecord, code: str, message: str | N
         state=ProviderState.FAILED,
         raw_status=record.state or code,
         error_message=record.fail_msg or message,
-        error_code=code if record.fail_code is None else str(record.fail_code),
+        error_code=code if record.fail_code in (None, "") else str(record.fail_code),
     )
 
 
 def _result_urls(result_json: str | dict[str, Any] | None) -> tuple[tuple[str, ...], str | None]:
     """`resultUrls` from `resultJson`, or no URLs and why.
 
-    A success without a readable result is returned as SUCCEEDED with no URLs rather than raised:
-    the task is over, and asking again returns the same record, so the caller fails the job
-    ("result missing") instead of polling until its deadline.
+    A success without a readable result is returned as SUCCEEDED with no URLs (and why) rather than raised;
+    the provider base marks such an answer unrecognized, so the job keeps waiting for a readable one.
     """
     if result_json is None or result_json == "":
         return (), "success without resultJson"
@@ -319,14 +402,6 @@ def _message(body: Mapping[str, Any], response: httpx.Response | None) -> str | 
     if isinstance(message, str) and message:
         return message[:300]
     return error_text(response) if response is not None else None
-
-
-def _asked_task_id(response: httpx.Response) -> str | None:
-    """The `taskId` the status request asked about, to catch an answer about another task."""
-    try:
-        return response.request.url.params.get("taskId") or None
-    except RuntimeError:  # a response built without a request: nothing to compare against
-        return None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

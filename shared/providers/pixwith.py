@@ -9,7 +9,6 @@ authentication; some answers spell the message `msg`.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -18,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.models.common import ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
-from shared.providers.base import Provider, ProviderState, SubmitResult, TaskStatus, retry_after_seconds
+from shared.providers.base import (
+    ProbeOutcome,
+    ProbeReport,
+    Provider,
+    ProviderState,
+    SubmitResult,
+    TaskStatus,
+    probe_verdict,
+    retry_after_seconds,
+)
 from shared.providers.capabilities import Capabilities
 from shared.providers.errors import ErrorKind, ProviderError
 from shared.providers.parsing import Lenient, first_error
@@ -26,6 +34,7 @@ from shared.providers.parsing import Lenient, first_error
 MODEL_ID = "2-33"
 CREATE_PATH = "/api/task/create"
 STATUS_PATH = "/api/task/get"
+CREDITS_PATH = "/api/task/get_credits"  # the account's credits (Pixwith's own client code)
 DEFAULT_ASPECT_RATIO = "16:9"
 
 SUCCESS_CODE = 1
@@ -37,7 +46,7 @@ STATES: dict[int, ProviderState] = {
     3: ProviderState.FAILED,
 }
 
-# `code: 0` messages seen in Pixwith's own client code. Any other message is read as a refusal.
+# `code: 0` messages seen in Pixwith's own client code.
 ERROR_MESSAGES: dict[str, ErrorKind] = {
     "invalid api key": ErrorKind.UNAVAILABLE,
     "credits not enough": ErrorKind.UNAVAILABLE,
@@ -46,7 +55,8 @@ ERROR_MESSAGES: dict[str, ErrorKind] = {
 }
 
 # Pixwith answers every error as HTTP 200 `code: 0`; messages naming a transient condition are
-# retried (and fail over), "not found" is an unknown task. Everything else stays a refusal.
+# retried (and fail over), "not found" is an unknown task. Any other message is one we do not know the
+# meaning of: unrecognized, so a submit fails over and a status check keeps the job waiting.
 TRANSIENT_WORDS = (
     "too many",
     "rate limit",
@@ -68,7 +78,7 @@ def message_kind(text: str | None) -> ErrorKind:
         return ErrorKind.RETRYABLE
     if any(word in normalized for word in NOT_FOUND_WORDS):
         return ErrorKind.NOT_FOUND
-    return ErrorKind.REJECTED
+    return ErrorKind.UNRECOGNIZED
 
 
 # Credits per request from the price table: (duration, sound) -> credits.
@@ -103,31 +113,34 @@ class _Task(BaseModel):
     result_urls: list[str] | None = None
 
 
+CAPABILITIES = Capabilities(
+    provider="pixwith",
+    durations=(5, 10),
+    aspect_ratios=("1:1", "16:9", "9:16"),
+    aspect_ratio_with_image=False,
+    sound=True,
+    qualities=(),
+    first_frame=True,
+    last_frame=False,
+    negative_prompt=False,
+    cfg_scale=False,
+    max_outputs=4,
+    # No limit is published; our own request limit applies.
+    max_prompt_chars=2500,
+    prompt_optimization=True,
+    watermark=False,
+    callbacks=False,
+    notes=(
+        "No callbacks: completion is found by polling.",
+        "Prompt length limit, result URL lifetime and rate limits are not documented.",
+        "Whether the per-request price scales with num_outputs is not stated.",
+    ),
+)
+
+
 class PixwithProvider(Provider):
     name: ClassVar[ProviderName] = "pixwith"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        provider="pixwith",
-        durations=(5, 10),
-        aspect_ratios=("1:1", "16:9", "9:16"),
-        aspect_ratio_with_image=False,
-        sound=True,
-        qualities=(),
-        first_frame=True,
-        last_frame=False,
-        negative_prompt=False,
-        cfg_scale=False,
-        max_outputs=4,
-        # No limit is published; our own request limit applies.
-        max_prompt_chars=2500,
-        prompt_optimization=True,
-        watermark=False,
-        callbacks=False,
-        notes=(
-            "No callbacks: completion is found by polling.",
-            "Prompt length limit, result URL lifetime and rate limits are not documented.",
-            "Whether the per-request price scales with num_outputs is not stated.",
-        ),
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def auth_headers(self) -> dict[str, str]:
         return {"Api-Key": self.api_key, "Accept": "application/json"}
@@ -163,20 +176,34 @@ class PixwithProvider(Provider):
             raise ValueError(f"{self.name}: a task id is required")
         return self.json_request("POST", STATUS_PATH, body={"task_id": task_id})
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         data = self._data(response)
         try:
             task = _Task.model_validate(data)
         except ValidationError as exc:
             raise self.malformed(first_error(exc, "body"), response) from exc
-        asked = _asked_task_id(response)
-        task_id = self.answered_task_id(task.task_id, asked, response)
+        task_id = self.answered_task_id(task.task_id, task_id, response)
         return TaskStatus(
             task_id=task_id,
             state=_state(task.status),
             raw_status=str(task.status),
             result_urls=tuple(url for url in task.result_urls or () if url),
         )
+
+    def build_probe(self) -> httpx.Request:
+        return self.json_request("POST", CREDITS_PATH, body={})
+
+    def read_probe(self, response: httpx.Response) -> ProbeReport:
+        try:
+            if not response.is_success:
+                raise self.http_error(response)
+            data = self._data(response)
+        except ProviderError as err:
+            return probe_verdict(err)
+        credits = data.get("credits")
+        if isinstance(credits, bool) or not isinstance(credits, int | float):
+            return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail="the key was accepted; no balance was given")
+        return ProbeReport(outcome=ProbeOutcome.KEY_ACCEPTED, detail="the key was accepted", balance=float(credits))
 
     def estimate_cost(self, request: JobRequest) -> Cost | None:
         amount = PRICES.get((request.duration, request.sound))
@@ -208,11 +235,14 @@ class PixwithProvider(Provider):
 
     def _envelope_failure(self, envelope: _Envelope, response: httpx.Response) -> ProviderError:
         text = envelope.text
+        message = text or f"error code {envelope.code}"
         kind = ErrorKind.UNAVAILABLE if envelope.code == AUTH_FAILED_CODE else message_kind(text)
+        if kind is ErrorKind.UNRECOGNIZED:
+            return self.unrecognized(message, response, provider_code=str(envelope.code))
         return ProviderError(
             self.name,
             kind,
-            text or f"error code {envelope.code}",
+            message,
             http_status=response.status_code,
             provider_code=str(envelope.code),
             retry_after=retry_after_seconds(response.headers.get("Retry-After")),
@@ -230,16 +260,3 @@ def _state(status: int | str) -> ProviderState:
 
 def _normalized(text: str | None) -> str:
     return " ".join((text or "").lower().split()).rstrip(".!")
-
-
-def _asked_task_id(response: httpx.Response) -> str | None:
-    try:
-        request = response.request
-    except RuntimeError:  # a response built without its request carries no asked id
-        return None
-    try:
-        body = json.loads(request.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    asked = body.get("task_id") if isinstance(body, dict) else None
-    return asked if isinstance(asked, str) else None

@@ -16,11 +16,7 @@ from shared.secrets import ProviderCredentials
 from shared.settings import Settings
 
 PROVIDER_CLASSES: dict[ProviderName, type[Provider]] = {
-    "vidgo": VidgoProvider,
-    "kie": KieProvider,
-    "aimlapi": AimlapiProvider,
-    "pixwith": PixwithProvider,
-    "apimart": ApimartProvider,
+    adapter.name: adapter for adapter in (VidgoProvider, KieProvider, AimlapiProvider, PixwithProvider, ApimartProvider)
 }
 assert tuple(PROVIDER_CLASSES) == PROVIDER_NAMES
 
@@ -33,16 +29,4 @@ def build_provider(
     name: ProviderName, settings: Settings, credentials: ProviderCredentials, http: httpx.Client
 ) -> Provider | None:
     """The adapter for `name`, or None when no API key is configured for it."""
-    api_key = credentials.key_for(name)
-    if api_key is None:
-        return None
-    endpoint = settings.endpoint(name)
-    if name == "kie":
-        return KieProvider(
-            endpoint,
-            api_key,
-            http,
-            webhook_hmac_key=credentials.kie_webhook_hmac_key,
-            signature_window_seconds=settings.kie_signature_window_seconds,
-        )
-    return PROVIDER_CLASSES[name](endpoint, api_key, http)
+    return PROVIDER_CLASSES[name].from_settings(settings, credentials, http)

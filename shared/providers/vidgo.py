@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,6 +26,7 @@ SUBMIT_PATH = "/api/generate/submit"
 STATUS_PATH = "/api/generate/status/"
 SUCCESS_CODE = "200"
 DEFAULT_ASPECT_RATIO: AspectRatio = "16:9"
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv")
 
 STATES: dict[str, ProviderState] = {
     "not_started": ProviderState.QUEUED,
@@ -54,8 +55,9 @@ CAPABILITIES = Capabilities(
     callbacks=True,
     signed_callbacks=False,
     notes=(
-        "The image-to-video field input.image_urls is not in Vidgo's kling-2.6 page; it is the field its "
-        "API family uses for other models (unconfirmed).",
+        "The image-to-video field input.image_urls is not in Vidgo's kling-2.6 page; Vidgo's own "
+        "kling-2.6-motion-control page passes its image as input.image_urls, as its API family does for other "
+        "models (still unconfirmed for kling-2.6).",
         "Image-to-video takes the first frame's aspect ratio; whether input.aspect_ratio applies there is "
         "not documented.",
         "Prompt length limit, result URL lifetime and price are not documented.",
@@ -125,14 +127,13 @@ class VidgoProvider(Provider):
             raise ValueError("vidgo: a task id is required")
         return self.json_request("GET", STATUS_PATH + quote(task_id, safe=""))
 
-    def parse_status(self, response: httpx.Response) -> TaskStatus:
+    def parse_status(self, response: httpx.Response, task_id: str) -> TaskStatus:
         data = self._data(response)
         try:
             task = VidgoTask.model_validate(data)
         except ValidationError as exc:
             raise self.malformed(f"status data unreadable ({first_error(exc)})", response) from exc
-        asked = _asked_task_id(response)
-        task_id = self.answered_task_id(task.task_id, asked, response)
+        task_id = self.answered_task_id(task.task_id, task_id, response)
         return _task_status(task_id, task)
 
     # -- callback ------------------------------------------------------------------------------
@@ -174,9 +175,7 @@ class VidgoProvider(Provider):
 
 
 def _task_status(task_id: str, task: VidgoTask) -> TaskStatus:
-    urls = tuple(
-        file.file_url for file in task.files or () if file.file_url and (file.file_type or "").lower() == "video"
-    )
+    urls = tuple(file.file_url for file in task.files or () if file.file_url and _is_video(file))
     return TaskStatus(
         task_id=task_id,
         state=STATES.get(task.status, ProviderState.UNKNOWN),
@@ -187,14 +186,13 @@ def _task_status(task_id: str, task: VidgoTask) -> TaskStatus:
     )
 
 
-def _asked_task_id(response: httpx.Response) -> str | None:
-    """The task id in the status request's path, to catch an answer about another task."""
-    try:
-        raw_path = response.request.url.raw_path
-    except RuntimeError:  # a response built without a request: nothing to compare against
-        return None
-    path = raw_path.split(b"?", 1)[0].decode("ascii")
-    return unquote(path.rsplit("/", 1)[-1]) or None
+def _is_video(file: VidgoFile) -> bool:
+    """A result file whose type (`video`, `video/mp4`) or, when the type says nothing, extension says video."""
+    kind = (file.file_type or "").strip().lower()
+    if kind:
+        return kind == "video" or kind.startswith("video/")
+    path = urlsplit(file.file_url or "").path.lower()
+    return path.endswith(VIDEO_EXTENSIONS)
 
 
 def _is_status_request(response: httpx.Response) -> bool:

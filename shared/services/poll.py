@@ -17,7 +17,8 @@ from shared.models.job import Attempt, AttemptOutcome, ErrorCode, JobError, JobR
 from shared.observability import logger
 from shared.providers.errors import ErrorKind, ProviderError
 from shared.runtime import Runtime
-from shared.services.transitions import Change, Decision, observe, settle
+from shared.services.transitions import Change, Decision, settle
+from shared.services.unrecognized import note_unrecognized_error, observe_polled, unrecognized_details
 from shared.settings import Settings
 
 JITTER = 0.2
@@ -98,12 +99,14 @@ def _check(rt: Runtime, job: JobRecord) -> tuple[JobRecord, bool]:
     try:
         status = rt.provider(job.provider).status(job.provider_task_id)
     except ProviderError as err:
+        if err.unrecognized:
+            return note_unrecognized_error(rt, _reread(rt, job), err), True
         if err.kind is ErrorKind.REJECTED:
             error = JobError(code=ErrorCode.GENERATION_FAILED, message=err.message, provider_code=err.provider_code)
             return settle(rt.jobs, job, _fail_unless_done(error)), True
         logger.info("status check failed; will retry", provider=job.provider, kind=err.kind.value)
         return _reread(rt, job), True
-    return observe(rt.jobs, _reread(rt, job), status, "poll"), True
+    return observe_polled(rt, _reread(rt, job), status), True
 
 
 def _reread(rt: Runtime, job: JobRecord) -> JobRecord:
@@ -146,7 +149,11 @@ def _archive_overdue(job: JobRecord) -> Change | None:
 def _deadline_passed(job: JobRecord) -> Change | None:
     if job.terminal or job.status is JobStatus.ARCHIVING:
         return None
-    error = JobError(code=ErrorCode.DEADLINE_EXCEEDED, message="the provider did not finish before the deadline")
+    error = JobError(
+        code=ErrorCode.DEADLINE_EXCEEDED,
+        message="the provider did not finish before the deadline",
+        details=unrecognized_details(job),
+    )
     return Change(JobStatus.TIMED_OUT, {"error": error})
 
 

@@ -27,6 +27,7 @@ from shared.repository.codec import error_code
 from shared.repository.jobs import IdempotencyClaim
 from shared.runtime import Runtime
 from shared.secrets import ProviderCredentials
+from shared.services.motion import measure_reference
 from shared.services.routing import candidates
 from shared.services.transitions import Change, Decision, settle
 
@@ -47,8 +48,14 @@ class TrackingStartError(RelayError):
 
 
 def check_request_urls(rt: Runtime, request: JobRequest) -> None:
-    for field in ("webhook_url", "first_frame_url", "last_frame_url"):
-        value = getattr(request, field)
+    motion = request.motion_control
+    for field, value in (
+        ("webhook_url", request.webhook_url),
+        ("first_frame_url", request.first_frame_url),
+        ("last_frame_url", request.last_frame_url),
+        ("motion_control.image_url", motion.image_url if motion else None),
+        ("motion_control.video_url", motion.video_url if motion else None),
+    ):
         if value is not None:
             rt.url_guard.check(str(value), field=field)
 
@@ -92,6 +99,7 @@ def submit_job(
     check_request_urls(rt, request)
     credentials = rt.provider_credentials()
     order = candidates(request, rt.settings, credentials)
+    request = measure_reference(rt, request)
     first = rt.provider(order[0], credentials)
 
     now = rt.clock()

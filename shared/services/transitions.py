@@ -78,7 +78,13 @@ def decide_from_provider(status: TaskStatus, source: CompletionSource) -> Decisi
             if cost is not None:
                 fields["cost"] = cost
 
-        terminal = _terminal_change(job, status)
+        run = job.provider_unrecognized
+        if status.unrecognized is None and run is not None and run.consecutive:
+            # A recognised answer ends the run of unrecognised ones.
+            fields["provider_unrecognized"] = run.model_copy(update={"consecutive": 0})
+
+        # An answer we cannot act on is never final (shared/services/unrecognized.py counts them).
+        terminal = None if status.unrecognized else _terminal_change(job, status)
         if terminal is not None:
             return Change(terminal.status, {**fields, **terminal.fields, "completed_by": source})
 

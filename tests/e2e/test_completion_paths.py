@@ -108,3 +108,28 @@ def test_a_failed_generation_ends_failed_with_the_providers_reason(system: E2E) 
     assert "NSFW content detected" in finished["error"]["message"]
     assert finished["outputs"] == []
     assert check_events(system, finished)[-1] == "job.failed"
+
+
+def test_motion_control_on_every_provider_offering_it(system: E2E) -> None:
+    assert system.stack.emulator is not None
+    character, dance = system.stack.emulator.asset_url("first.png"), system.stack.emulator.asset_url("motion.mp4")
+    motion = {"image_url": character, "video_url": dance}
+    requests = [
+        {"motion_control": motion},  # auto: the first provider in order that offers it
+        {"provider": "aimlapi", "prompt": "dances", "motion_control": {**motion, "keep_original_sound": False}},
+        {"provider": "apimart", "quality": "pro", "motion_control": {**motion, "character_orientation": "video"}},
+    ]
+    jobs = [system.api.submit(request) for request in requests]
+    assert [job["provider"] for job in jobs] == ["kie", "aimlapi", "apimart"]
+    finished = system.wait_all([job["id"] for job in jobs])
+    for job in jobs:
+        done = finished[job["id"]]
+        check_archived(system, done)
+        assert done["request"]["motion_control"]["video_seconds"] == 4.0  # read from the clip's header
+        assert done["completed_by"] == ("callback" if done["provider"] == "kie" else "poll")
+    assert finished[jobs[0]["id"]]["cost"]["amount"] == 4 * 11  # Kie's per-second estimate at 720p
+    assert finished[jobs[1]["id"]]["cost"]["estimated"] is False  # AI/ML API reports what it charged
+    submitted = {task.provider: task.submitted for task in system.stack.emulator.tasks()}
+    assert submitted["kie"]["input"]["video_urls"] == [dance]
+    assert submitted["aimlapi"]["keep_audio"] is False
+    assert submitted["apimart"]["mode"] == "pro"

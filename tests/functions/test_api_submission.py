@@ -215,6 +215,8 @@ FIRST_FAILURES = [
     pytest.param(httpx.Response(500, json={"msg": "boom"}), "unavailable", id="500"),
     pytest.param(httpx.Response(503, text="<html>down</html>"), "unavailable", id="503"),
     pytest.param(httpx.Response(402, json={"msg": "insufficient credits"}), "unavailable", id="402"),
+    pytest.param(httpx.Response(404, json={"msg": "no such model here"}), "unavailable", id="404"),
+    pytest.param(httpx.Response(433, json={"msg": "sub-key usage over its limit"}), "unavailable", id="433"),
     pytest.param(httpx.ConnectTimeout("connect timed out"), "unavailable", id="connect-timeout"),
     pytest.param(httpx.ConnectError("refused"), "unavailable", id="connect-error"),
     pytest.param(httpx.ReadTimeout("read timed out"), "interrupted", id="read-timeout"),
@@ -248,6 +250,22 @@ def test_auto_fails_over_to_the_next_provider_on_a_retryable_failure(
     assert job.cost is not None  # switched to Kie's price with the provider
     assert job.cost.amount == 55
     assert urlsplit(sent(router, "kie")["callBackUrl"]).path == f"/v1/callbacks/kie/{job.id}"
+
+
+def test_a_refusal_in_words_the_relay_does_not_know_fails_over_as_an_attempt(
+    runtime_with: Callable[..., Runtime], router: respx.MockRouter
+) -> None:
+    runtime_with(provider_order=("pixwith", "kie"))
+    router.routes["pixwith"].respond(200, json={"code": 0, "message": "Model temporarily offline"})
+
+    result = call({"prompt": "a fox"})
+
+    assert result.status == 202, result.body
+    assert calls(router) == {"pixwith": 1, "kie": 1}
+    assert [(a["provider"], a["outcome"], a.get("message")) for a in result.body["attempts"]] == [
+        ("pixwith", "unavailable", "Model temporarily offline"),
+        ("kie", "accepted", None),
+    ]
 
 
 def test_a_429_attempt_keeps_the_providers_retry_after(rt: Runtime, router: respx.MockRouter) -> None:

@@ -237,39 +237,122 @@ def test_failure_fails_the_job_and_is_done(scene: Scene) -> None:
     assert (stored.error.code, stored.error.message) == (ErrorCode.GENERATION_FAILED, "Content policy violation")
 
 
-def test_success_without_a_result_url_fails_as_result_missing(scene: Scene) -> None:
+def test_success_without_a_result_url_keeps_waiting_then_fails_as_result_missing(scene: Scene) -> None:
     job = scene.job(status=JobStatus.RUNNING)
     answer = vidgo("finished", 100)
-    answer["data"]["files"] = [{"file_url": "https://cdn.example.com/cover.jpg", "file_type": "image"}]
+    answer["data"]["files"] = [{"file_url": "https://cdn.example.com/cover.jpg?sig=s3cret", "file_type": "image"}]
     scene.router.get(VIDGO_STATUS).respond(200, json=answer)
+    limit = scene.rt.settings.unrecognized_answer_limit
 
-    result = poll(job.id)
+    results = [poll(job.id, polls=polls) for polls in range(limit)]
 
-    assert (result["done"], result["status"]) == (True, "failed")
+    assert [(r["done"], r["status"]) for r in results[:-1]] == [(False, "running")] * (limit - 1)
+    assert (results[-1]["done"], results[-1]["status"]) == (True, "failed")
     stored = scene.stored(job)
     assert stored.error is not None
-    assert stored.error.code is ErrorCode.RESULT_MISSING
+    assert (stored.error.code, stored.error.provider_code) == (ErrorCode.RESULT_MISSING, "finished")
+    assert stored.error.details is not None
+    assert stored.error.details["consecutive"] == limit
+    assert stored.error.details["reason"] == "finished without a recognisable video URL"
+    assert "cover.jpg?[redacted]" in stored.error.details["answer"]
+    assert "s3cret" not in stored.error.details["answer"]
 
 
 @pytest.mark.parametrize(
-    ("provider", "route", "answer"),
+    ("provider", "route", "answer", "reason"),
     [
-        ("vidgo", VIDGO_STATUS, vidgo("moderating", None)),
-        ("pixwith", PIXWITH_STATUS, {"code": 1, "message": "ok", "data": {"task_id": PIXWITH_TASK, "status": 9}}),
-        ("kie", KIE_STATUS, {"code": 200, "msg": "ok", "data": {"taskId": KIE_TASK, "state": "throttled"}}),
+        ("vidgo", VIDGO_STATUS, vidgo("moderating", None), "unknown status 'moderating'"),
+        (
+            "pixwith",
+            PIXWITH_STATUS,
+            {"code": 1, "message": "ok", "data": {"task_id": PIXWITH_TASK, "status": 9}},
+            "unknown status '9'",
+        ),
+        (
+            "pixwith",
+            PIXWITH_STATUS,
+            {"code": 0, "message": "Task is being re-queued"},
+            "Task is being re-queued",
+        ),
+        (
+            "kie",
+            KIE_STATUS,
+            {"code": 200, "msg": "ok", "data": {"taskId": KIE_TASK, "state": "throttled"}},
+            "unknown status 'throttled'",
+        ),
     ],
-    ids=["vidgo", "pixwith", "kie"],
+    ids=["vidgo", "pixwith", "pixwith-unknown-refusal", "kie"],
 )
-def test_unknown_provider_status_keeps_waiting(scene: Scene, provider: str, route: str, answer: Any) -> None:
+def test_an_unrecognised_answer_keeps_waiting_and_is_recorded(
+    scene: Scene, capsys: pytest.CaptureFixture[str], provider: str, route: str, answer: Any, reason: str
+) -> None:
     job = scene.job(provider, status=JobStatus.RUNNING)
     scene.router.route(url=route).respond(200, json=answer)
-    before = scene.item(job)
 
     result = poll(job.id)
 
     assert (result["done"], result["status"], result["polls"]) == (False, "running", 1)
-    assert scene.item(job) == before
     assert_backoff(result["wait_seconds"], 1)
+    stored = scene.stored(job)
+    assert (stored.status, stored.error) == (JobStatus.RUNNING, None)
+    record = stored.provider_unrecognized
+    assert record is not None
+    assert (record.consecutive, record.total, record.reason) == (1, 1, reason)
+    assert record.answer is not None
+    assert record.answer.startswith("{")
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    assert any(m.get("ProviderAnswersUnrecognized") == [1.0] and m.get("provider") == provider for m in metrics)
+
+
+def test_a_recognised_answer_ends_the_run_of_unrecognised_ones(scene: Scene) -> None:
+    job = scene.job(status=JobStatus.RUNNING)
+    route = scene.router.get(VIDGO_STATUS)
+    route.respond(200, json=vidgo("moderating", None))
+    poll(job.id)
+    poll(job.id, polls=1)
+    route.respond(200, json=vidgo("running", 50))
+    poll(job.id, polls=2)
+    route.respond(200, json=vidgo("moderating", None))
+    poll(job.id, polls=3)
+
+    record = scene.stored(job).provider_unrecognized
+    assert record is not None
+    assert (record.consecutive, record.total) == (1, 3)
+    assert scene.stored(job).progress == 50
+
+
+def test_unrecognised_answers_up_to_the_limit_fail_the_job_with_the_last_answer(scene: Scene) -> None:
+    job = scene.job(status=JobStatus.RUNNING)
+    scene.router.get(VIDGO_STATUS).respond(200, json=vidgo("moderating", None))
+    limit = scene.rt.settings.unrecognized_answer_limit
+
+    results = [poll(job.id, polls=polls) for polls in range(limit)]
+
+    assert sum(r["done"] for r in results) == 1
+    assert results[-1]["done"]
+    stored = scene.stored(job)
+    assert stored.status is JobStatus.FAILED
+    assert stored.error is not None
+    assert (stored.error.code, stored.error.provider_code) == (ErrorCode.PROVIDER_UNRECOGNIZED, "moderating")
+    assert stored.error.details is not None
+    assert stored.error.details["reason"] == "unknown status 'moderating'"
+    assert json.loads(stored.error.details["answer"])["data"]["status"] == "moderating"
+
+
+def test_the_deadline_after_unrecognised_answers_carries_the_last_answer(scene: Scene) -> None:
+    job = scene.job(status=JobStatus.RUNNING)
+    scene.router.get(VIDGO_STATUS).respond(200, json=vidgo("moderating", None))
+    poll(job.id)
+    scene.clock.advance(3601)
+
+    result = poll(job.id, polls=1)
+
+    assert (result["done"], result["status"]) == (True, "timed_out")
+    stored = scene.stored(job)
+    assert stored.error is not None
+    assert stored.error.code is ErrorCode.DEADLINE_EXCEEDED
+    assert stored.error.details is not None
+    assert stored.error.details["reason"] == "unknown status 'moderating'"
 
 
 # -- status API failures ----------------------------------------------------------------------------------

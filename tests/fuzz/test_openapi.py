@@ -61,6 +61,7 @@ CASES = [
     if not (mode is GenerationMode.NEGATIVE and (method, path) == ("GET", "/providers"))
 ]
 URL_FIELDS = ("first_frame_url", "last_frame_url", "webhook_url")
+MOTION_URL_FIELDS = ("image_url", "video_url")
 RUNNING_JOB_SECONDS = 600.0
 
 CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
@@ -147,17 +148,22 @@ def confine_urls(case: Case, stack: LocalSystem) -> None:
     if not isinstance(case.body, dict):
         return
     target = urlsplit(stack.emulator.base_url).netloc
-    for field in URL_FIELDS:
-        value = case.body.get(field)
-        if not isinstance(value, str):
-            continue
-        try:
-            parts = urlsplit(value)
-            has_host = bool(parts.hostname)
-        except ValueError:
-            continue
-        if has_host:
-            case.body[field] = urlunsplit(parts._replace(netloc=target))
+    motion = case.body.get("motion_control")
+    holders = [(case.body, URL_FIELDS)]
+    if isinstance(motion, dict):
+        holders.append((motion, MOTION_URL_FIELDS))
+    for holder, fields in holders:
+        for field in fields:
+            value = holder.get(field)
+            if not isinstance(value, str):
+                continue
+            try:
+                parts = urlsplit(value)
+                has_host = bool(parts.hostname)
+            except ValueError:
+                continue
+            if has_host:
+                holder[field] = urlunsplit(parts._replace(netloc=target))
 
 
 def validate(case: Case, response: Response, headers: dict[str, str]) -> None:

@@ -238,8 +238,8 @@ def result_urls_served_as(rig: Rig, monkeypatch: pytest.MonkeyPatch, poisoned: d
     """AI/ML API status answers for tasks with these prompts report success with this result URL instead."""
     original = AimlapiProvider.parse_status
 
-    def parse_status(adapter: AimlapiProvider, response: httpx.Response) -> TaskStatus:
-        status = original(adapter, response)
+    def parse_status(adapter: AimlapiProvider, response: httpx.Response, task_id: str) -> TaskStatus:
+        status = original(adapter, response, task_id)
         task = rig.emulator.task(status.task_id)
         if task is not None and task.prompt in poisoned and status.state is ProviderState.SUCCEEDED:
             return status.model_copy(update={"result_urls": (poisoned[task.prompt],)})

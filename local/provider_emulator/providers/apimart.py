@@ -13,10 +13,11 @@ from urllib.parse import unquote
 
 from local.provider_emulator.providers.base import Incoming, Operation, ProviderApi, Reply, SubmitSpec
 from local.provider_emulator.tasks import Phase, TaskSnapshot
-from local.provider_emulator.validation import Fields, Rejection, lenient_prompt
+from local.provider_emulator.validation import Fields, Rejection, check_reference_video, lenient_prompt
 from shared.models.common import ProviderName
 
 MODEL = "kling-v2-6"
+MOTION_CONTROL = "kling-v2-6-motion-control"
 SUBMIT_PATH = "/v1/videos/generations"
 STATUS_PREFIX = "/v1/tasks/"
 PROMPT_LIMIT = 2500
@@ -37,6 +38,9 @@ ERROR_TYPES: dict[int, str] = {
 class ApimartApi(ProviderApi):
     name: ClassVar[ProviderName] = "apimart"
     validation_status: ClassVar[int] = 400
+    # 0: the video page's shape (`result.videos[].url` as a list). 1: the task page's example
+    # (`result.images[].url`), with `url` as a plain string.
+    variants: ClassVar[int] = 2
 
     def operation(self, method: str, path: str) -> Operation | None:
         if method == "POST" and path == SUBMIT_PATH:
@@ -50,6 +54,8 @@ class ApimartApi(ProviderApi):
 
     def parse_submit(self, body: object) -> SubmitSpec:
         top = Fields(body)
+        if top.data.get("model") == MOTION_CONTROL:
+            return self._parse_motion_control(top)
         top.only(
             (
                 "model",
@@ -63,23 +69,38 @@ class ApimartApi(ProviderApi):
                 "watermark",
             )
         )
-        model = top.string("model", required=True, choices=(MODEL,))
+        model = top.string("model", required=True, choices=(MODEL, MOTION_CONTROL))
         prompt = top.string("prompt", required=True, max_length=PROMPT_LIMIT)
         mode = top.string("mode", choices=("std", "pro")) or "std"
         duration = top.integer("duration", choices=(5, 10))
         top.string("aspect_ratio", choices=("16:9", "9:16", "1:1"))
         top.string("negative_prompt", non_empty=False)
         images = top.url_list("image_urls", min_items=1, max_items=2) or []
-        audio = top.boolean("audio") or False
+        audio = top.boolean("audio")
         top.boolean("watermark")
         last_frame = len(images) == 2
         if last_frame and mode != "pro":
             raise Rejection('image_urls with 2 images (first and last frame) requires mode "pro"')
-        if audio and mode != "pro":
+        if audio is not None and mode != "pro":  # the parameter itself needs pro, even set to false
             raise Rejection('audio requires mode "pro" (std mode is silent only)')
         if last_frame and audio:
             raise Rejection("in pro mode the last frame (2 image_urls) and audio cannot be used together")
         return SubmitSpec(model=model, prompt=prompt, duration=duration or 5)
+
+    def _parse_motion_control(self, top: Fields) -> SubmitSpec:
+        """kling-v2-6-motion-control on the same endpoint: image_url, video_url and the orientation required."""
+        top.only(
+            ("model", "prompt", "image_url", "video_url", "keep_original_sound", "character_orientation", "mode"),
+            f"for {MOTION_CONTROL}",
+        )
+        prompt = top.string("prompt", max_length=PROMPT_LIMIT) or ""
+        top.url("image_url", required=True)
+        video = top.url("video_url", required=True) or ""
+        top.string("keep_original_sound", choices=("yes", "no"))
+        orientation = top.string("character_orientation", required=True, choices=("image", "video"))
+        top.string("mode", choices=("std", "pro"))
+        seconds = check_reference_video(video, orientation)
+        return SubmitSpec(model=MOTION_CONTROL, prompt=prompt, duration=seconds)
 
     def new_task_id(self, spec: SubmitSpec, now: float) -> str:
         return "task_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
@@ -117,7 +138,10 @@ class ApimartApi(ProviderApi):
             data["actual_time"] = round(task.finished - task.created)
         if task.phase is Phase.SUCCEEDED:
             expires = int(task.created) + RESULT_LIFETIME
-            data["result"] = {"videos": [{"url": [url], "expires_at": expires} for url in task.result_urls]}
+            if task.variant == 1:
+                data["result"] = {"images": [{"url": url, "expires_at": expires} for url in task.result_urls]}
+            else:
+                data["result"] = {"videos": [{"url": [url], "expires_at": expires} for url in task.result_urls]}
         if task.phase is Phase.FAILED:
             data["error"] = {"code": "generation_failed", "message": task.fail_message}
         return {"code": 200, "data": data}

@@ -42,6 +42,7 @@ class Reply:
 class Operation(StrEnum):
     SUBMIT = "submit"
     STATUS = "status"
+    CREDITS = "credits"  # the account's balance, where the provider has such an endpoint
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,13 @@ class ProviderApi(ABC):
     name: ClassVar[ProviderName]
     callbacks: ClassVar[CallbackPolicy | None] = None
     validation_status: ClassVar[int] = 400
+    # How many shapes of its answers the provider's docs show (see `vary` and each `status_body`); with the
+    # control setting `variants` on, tasks and error answers rotate through them.
+    variants: ClassVar[int] = 1
+
+    def vary(self, body: Any, variant: int) -> Any:
+        """An answer's envelope in shape `variant` (every answer: submit, status, errors, callbacks)."""
+        return body
 
     # -- routing and auth ------------------------------------------------------------------------
 
@@ -126,6 +134,10 @@ class ProviderApi(ABC):
     @abstractmethod
     def raw_status(self, phase: Phase, fraction: float) -> str | int:
         """The provider's own status value for a phase (Kie splits its queue in two)."""
+
+    def credits_body(self, credits: float) -> dict[str, Any]:
+        """The answer of the balance endpoint (only providers whose `operation` routes one to CREDITS)."""
+        raise NotImplementedError(f"{self.name} has no balance endpoint")
 
     # -- errors ----------------------------------------------------------------------------------
 

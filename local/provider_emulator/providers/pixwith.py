@@ -18,6 +18,7 @@ from shared.models.common import ProviderName
 MODEL_ID = "2-33"  # Kling 2.6
 SUBMIT_PATH = "/api/task/create"
 STATUS_PATH = "/api/task/get"
+CREDITS_PATH = "/api/task/get_credits"
 MESSAGES: dict[int, str] = {
     401: "Invalid API KEY",
     402: "Credits not enough",
@@ -32,11 +33,21 @@ MESSAGES: dict[int, str] = {
 class PixwithApi(ProviderApi):
     name: ClassVar[ProviderName] = "pixwith"
     validation_status: ClassVar[int] = 422
+    # 0: the API pages' `message`. 1: `msg`, as Pixwith's MCP service contract spells it.
+    variants: ClassVar[int] = 2
+
+    def vary(self, body: Any, variant: int) -> Any:
+        if variant == 1 and isinstance(body, dict) and "message" in body:
+            return {("msg" if key == "message" else key): value for key, value in body.items()}
+        return body
 
     def operation(self, method: str, path: str) -> Operation | None:
         if method != "POST":
             return None
-        return {SUBMIT_PATH: Operation.SUBMIT, STATUS_PATH: Operation.STATUS}.get(path)
+        return {SUBMIT_PATH: Operation.SUBMIT, STATUS_PATH: Operation.STATUS, CREDITS_PATH: Operation.CREDITS}.get(path)
+
+    def credits_body(self, credits: float) -> dict[str, Any]:
+        return {"code": 1, "message": "success", "data": {"credits": credits}}
 
     def authorized(self, request: Incoming, key: str) -> bool:
         return request.header("Api-Key") == key

@@ -45,7 +45,7 @@ def test_submit_sends_the_request_and_prints_the_job_as_the_api_sent_it(api, cap
     assert code == 0
     assert json.loads(out) == sent
     request = calls.requests[0]
-    assert json.loads(request.content) == {"prompt": "a fox", "provider": "kie", "duration": 5, "sound": True}
+    assert json.loads(request.content) == {"prompt": "a fox", "provider": "kie", "sound": True}
     assert request.headers["Idempotency-Key"] == "o-1"
 
 

@@ -33,8 +33,10 @@ def emulator(shared_emulator: ProviderEmulator) -> Iterator[ProviderEmulator]:
     config.job_seconds = JOB_SECONDS
     config.provider_job_seconds.clear()
     config.callback_backoff_scale = BACKOFF_SCALE
+    config.variants = False
     yield shared_emulator
     shared_emulator.reset()
+    config.variants = False
 
 
 @pytest.fixture(scope="session")

@@ -111,6 +111,14 @@ def mutate(provider: str, change: Callable[[dict[str, Any]], None]) -> dict[str,
     return body
 
 
+def _both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def change(body: dict[str, Any]) -> None:
+        for each in changes:
+            each(body)
+
+    return change
+
+
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def change(body: dict[str, Any]) -> None:
         node = body
@@ -187,6 +195,13 @@ CASES: list[tuple[str, str, Callable[[dict[str, Any]], None], int, str]] = [
     ("apimart-duration-str", "apimart", _set("duration", "5"), 400, "duration must be an integer"),
     ("apimart-mode", "apimart", _set("mode", "master"), 400, "mode must be one of std, pro"),
     ("apimart-audio-std", "apimart", _set("mode", "std"), 400, 'audio requires mode "pro"'),
+    (
+        "apimart-audio-false-std",
+        "apimart",
+        _both(_set("mode", "std"), _set("audio", False)),
+        400,
+        'requires mode "pro"',
+    ),
     ("apimart-three-images", "apimart", _set("image_urls", [IMAGE] * 3), 400, "image_urls must hold 1 to 2"),
 ]
 

@@ -2,55 +2,32 @@
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
-from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shared.errors import CallbackRejectedError, UnsupportedRequestError
-from shared.models.common import utcnow
 from shared.models.request import JobRequest
 from shared.providers.aimlapi import AimlapiProvider
 from shared.providers.base import ProviderState
 from shared.providers.errors import ErrorKind, ProviderError
-from shared.settings import DEFAULT_BASE_URLS, ProviderEndpoint
+from tests.unit.providers import support
+from tests.unit.providers.support import sent_json
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "providers" / "aimlapi"
 API_KEY = "aiml-test-key"
 GENERATIONS_URL = "https://api.aimlapi.com/v2/video/generations"
 TASK_ID = "bfb9eca8-178f-41ca-a1f1-6e4551157a0b:klingai/video-v2-6-pro-text-to-video"
 FIRST_FRAME = "https://img.example.com/first.png"
 
-Answer = httpx.Response | type[httpx.TransportError]
-
 
 def event(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
-    return loaded
+    return support.event("aimlapi", name)
 
 
-def provider_answering(answer: Answer) -> tuple[AimlapiProvider, list[httpx.Request]]:
-    """An adapter whose HTTP client records each request and gives `answer` (or raises it)."""
-    sent: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        if isinstance(answer, httpx.Response):
-            return answer
-        raise answer("simulated", request=request)
-
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    endpoint = ProviderEndpoint(base_url=DEFAULT_BASE_URLS["aimlapi"])
-    return AimlapiProvider(endpoint, API_KEY, client), sent
-
-
-def sent_json(request: httpx.Request) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(request.content)
-    return body
+def provider_answering(answer: support.Answer) -> tuple[AimlapiProvider, list[httpx.Request]]:
+    provider, recorder = support.build(AimlapiProvider, API_KEY, answer)
+    assert isinstance(provider, AimlapiProvider)
+    return provider, recorder.requests
 
 
 # -- capabilities -----------------------------------------------------------------------------
@@ -178,17 +155,6 @@ def test_callback_url_is_not_sent_because_there_are_no_callbacks() -> None:
     assert "relay.example.com" not in sent[0].content.decode()
 
 
-def test_unsupported_request_is_refused_before_anything_is_sent() -> None:
-    provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
-
-    with pytest.raises(UnsupportedRequestError) as caught:
-        provider.submit(JobRequest(prompt="p", quality="std", num_outputs=3), None)
-
-    assert sent == []
-    assert [item["field"] for item in caught.value.details] == ["quality", "num_outputs"]
-    assert all(item["provider"] == "aimlapi" for item in caught.value.details)
-
-
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
@@ -204,14 +170,6 @@ def test_create_answer_without_a_usable_id_is_malformed(answer: Any, message: st
         provider.submit(JobRequest(prompt="p"), None)
     assert caught.value.kind is ErrorKind.RETRYABLE
     assert message in caught.value.message
-
-
-def test_create_answer_that_is_not_json_is_a_transient_fault() -> None:
-    provider, _ = provider_answering(httpx.Response(200, text="<html>gateway</html>"))
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert caught.value.message == "answer is not JSON"
 
 
 def test_error_body_inside_a_2xx_answer_is_classified_by_its_status_code() -> None:
@@ -337,15 +295,6 @@ def test_unusable_credits_used_is_dropped(credits_used: str) -> None:
     assert status.credits_used is None
 
 
-def test_status_for_another_generation_is_malformed() -> None:
-    answer = event("status_completed") | {"id": "another-id:klingai/video-v2-6-pro-text-to-video"}
-    provider, _ = provider_answering(httpx.Response(200, json=answer))
-    with pytest.raises(ProviderError) as caught:
-        provider.status(TASK_ID)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert "another-id" in caught.value.message
-
-
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
@@ -360,17 +309,6 @@ def test_status_answer_without_a_readable_status_is_malformed(answer: dict[str, 
         provider.status(TASK_ID)
     assert caught.value.kind is ErrorKind.RETRYABLE
     assert message in caught.value.message
-
-
-def test_status_answer_without_id_is_read_as_the_asked_generation() -> None:
-    provider, _ = provider_answering(httpx.Response(200, json={"status": "generating"}))
-    assert provider.status(TASK_ID).task_id == TASK_ID
-
-
-def test_status_needs_a_generation_id() -> None:
-    provider, _ = provider_answering(httpx.Response(200, json={}))
-    with pytest.raises(ValueError, match="generation id"):
-        provider.build_status("")
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -401,62 +339,7 @@ def test_documented_http_errors_are_classified(code: int, kind: ErrorKind) -> No
     assert caught.value.provider == "aimlapi"
 
 
-@pytest.mark.parametrize("code", [502, 503, 504])
-def test_other_server_errors_are_retryable(code: int) -> None:
-    provider, _ = provider_answering(httpx.Response(code, text="upstream error"))
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert caught.value.provider_code == str(code)
-
-
-def test_rate_limit_honours_retry_after_seconds() -> None:
-    provider, _ = provider_answering(httpx.Response(429, json=event("error_429"), headers={"Retry-After": "30"}))
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert caught.value.retry_after == 30.0
-
-
-def test_rate_limit_honours_retry_after_http_date() -> None:
-    when = format_datetime(utcnow() + timedelta(seconds=120), usegmt=True)
-    provider, _ = provider_answering(httpx.Response(429, json=event("error_429"), headers={"Retry-After": when}))
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.retry_after is not None
-    assert 100 < caught.value.retry_after <= 120
-
-
-@pytest.mark.parametrize(
-    ("failure", "message", "maybe_accepted"),
-    [
-        (httpx.ConnectTimeout, "unreachable", False),
-        (httpx.ConnectError, "unreachable", False),
-        (httpx.ReadTimeout, "no answer", True),
-        (httpx.RemoteProtocolError, "no answer", True),
-    ],
-)
-def test_timeouts_and_connection_errors_are_retryable(
-    failure: type[httpx.TransportError], message: str, maybe_accepted: bool
-) -> None:
-    provider, sent = provider_answering(failure)
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert len(sent) == 1
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert message in caught.value.message
-    assert caught.value.maybe_accepted is maybe_accepted
-    assert caught.value.http_status is None
-
-
 # -- callbacks and cost -----------------------------------------------------------------------
-
-
-def test_callbacks_are_refused() -> None:
-    provider, _ = provider_answering(httpx.Response(200))
-    body = json.dumps(event("status_completed")).encode()
-    with pytest.raises(CallbackRejectedError, match="does not send callbacks"):
-        provider.parse_callback(body, {})
 
 
 def test_no_price_is_published() -> None:
@@ -464,7 +347,62 @@ def test_no_price_is_published() -> None:
     assert provider.estimate_cost(JobRequest(prompt="p")) is None
 
 
-def test_an_api_key_is_required() -> None:
-    endpoint = ProviderEndpoint(base_url=DEFAULT_BASE_URLS["aimlapi"])
-    with pytest.raises(ValueError, match="API key"):
-        AimlapiProvider(endpoint, "", httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(500))))
+# -- statuses outside the documented vocabulary ---------------------------------------------------
+
+
+def test_an_undocumented_status_with_a_video_is_the_end_of_a_successful_generation() -> None:
+    answer = event("status_completed") | {"status": "finished"}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    status = provider.status(TASK_ID)
+    assert (status.state, status.raw_status, status.unrecognized) == (ProviderState.SUCCEEDED, "finished", None)
+    assert status.result_urls == (answer["video"]["url"],)
+
+
+def test_an_undocumented_status_with_an_error_is_a_failed_generation() -> None:
+    answer = event("status_error") | {"status": "failed"}
+    provider, _ = provider_answering(httpx.Response(200, json=answer))
+    status = provider.status(TASK_ID)
+    assert (status.state, status.error_code, status.unrecognized) == (ProviderState.FAILED, "GenerationError", None)
+
+
+def test_an_undocumented_status_saying_nothing_else_is_unrecognized() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"id": TASK_ID, "status": "paused", "video": None}))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.UNKNOWN
+    assert status.unrecognized == "unknown status 'paused'"
+
+
+def test_completed_without_any_video_url_is_unrecognized_not_final() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"id": TASK_ID, "status": "completed", "video": None}))
+    status = provider.status(TASK_ID)
+    assert status.state is ProviderState.SUCCEEDED
+    assert status.unrecognized == "finished without a recognisable video URL"
+
+
+# -- motion control -------------------------------------------------------------------------------
+
+MOTION = {"image_url": "https://img.example.com/c.png", "video_url": "https://cdn.example.com/d.mp4"}
+
+
+@pytest.mark.parametrize(("sound", "sent"), [(None, {}), (True, {"keep_audio": True}), (False, {"keep_audio": False})])
+def test_motion_control_has_the_documented_flat_shape(sound: bool | None, sent: dict[str, Any]) -> None:
+    provider, requests = provider_answering(httpx.Response(200, json=event("submit_accepted")))
+    request = JobRequest.model_validate(
+        {"prompt": "dances", "motion_control": {**MOTION, "keep_original_sound": sound}}
+    )
+    provider.submit(request, None)
+    assert sent_json(requests[0]) == {
+        "model": "klingai/video-v2-6-pro-motion-control",
+        "prompt": "dances",
+        "image_url": MOTION["image_url"],
+        "video_url": MOTION["video_url"],
+        "character_orientation": "image",
+        **sent,
+    }
+
+
+def test_motion_control_is_pro_only_and_priced_by_what_the_provider_reports() -> None:
+    request = JobRequest.model_validate({"motion_control": MOTION, "quality": "std"})
+    assert [v.field for v in AimlapiProvider.capabilities.check(request)] == ["quality"]
+    provider, _ = provider_answering(httpx.Response(200))
+    assert provider.estimate_cost(JobRequest.model_validate({"motion_control": MOTION})) is None

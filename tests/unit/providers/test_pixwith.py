@@ -2,56 +2,33 @@
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
-from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shared.errors import CallbackRejectedError, UnsupportedRequestError
-from shared.models.common import utcnow
 from shared.models.request import JobRequest
 from shared.providers.base import ProviderState
 from shared.providers.errors import ErrorKind, ProviderError
 from shared.providers.pixwith import PixwithProvider, message_kind
-from shared.settings import DEFAULT_BASE_URLS, ProviderEndpoint
+from tests.unit.providers import support
+from tests.unit.providers.support import sent_json
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "providers" / "pixwith"
 API_KEY = "key_00000000000000000000000000000000"
 CREATE_URL = "https://api.pixwith.ai/api/task/create"
 STATUS_URL = "https://api.pixwith.ai/api/task/get"
 TASK_ID = "d425ab4dc256f0ebaa84862b9cea8a3d"
 FIRST_FRAME = "https://cdn.pixwith.ai/uploads/first.jpg"
 
-Answer = httpx.Response | type[httpx.TransportError]
-
 
 def event(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
-    return loaded
+    return support.event("pixwith", name)
 
 
-def provider_answering(answer: Answer) -> tuple[PixwithProvider, list[httpx.Request]]:
-    """An adapter whose HTTP client records each request and gives `answer` (or raises it)."""
-    sent: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        if isinstance(answer, httpx.Response):
-            return answer
-        raise answer("simulated", request=request)
-
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    endpoint = ProviderEndpoint(base_url=DEFAULT_BASE_URLS["pixwith"])
-    return PixwithProvider(endpoint, API_KEY, client), sent
-
-
-def sent_json(request: httpx.Request) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(request.content)
-    return body
+def provider_answering(answer: support.Answer) -> tuple[PixwithProvider, list[httpx.Request]]:
+    provider, recorder = support.build(PixwithProvider, API_KEY, answer)
+    assert isinstance(provider, PixwithProvider)
+    return provider, recorder.requests
 
 
 def with_data(name: str, **fields: Any) -> dict[str, Any]:
@@ -163,19 +140,6 @@ def test_image_to_video_submit_sends_exactly_one_image_and_no_ratio() -> None:
     }
 
 
-def test_unsupported_request_is_refused_before_anything_is_sent() -> None:
-    provider, sent = provider_answering(httpx.Response(200, json=event("submit_accepted")))
-
-    with pytest.raises(UnsupportedRequestError) as caught:
-        provider.submit(JobRequest(prompt="p", negative_prompt="blur", quality="std"), None)
-
-    assert sent == []
-    assert [(item["field"], item["provider"]) for item in caught.value.details] == [
-        ("quality", "pixwith"),
-        ("negative_prompt", "pixwith"),
-    ]
-
-
 @pytest.mark.parametrize(("estimate", "seconds"), [(12.6, 13), (0, 0), ("soon", None), (-5, None), (None, None)])
 def test_estimated_time_is_read_leniently(estimate: Any, seconds: int | None) -> None:
     provider, _ = provider_answering(httpx.Response(200, json=with_data("submit_accepted", estimated_time=estimate)))
@@ -232,9 +196,9 @@ def test_code_two_is_an_authentication_failure_and_msg_is_read() -> None:
     [
         ({"code": 0, "message": "  invalid api key. "}, ErrorKind.UNAVAILABLE, "  invalid api key. "),
         ({"code": 0, "msg": "Credits not enough"}, ErrorKind.UNAVAILABLE, "Credits not enough"),
-        ({"code": 0, "message": "Prompt contains sensitive words"}, ErrorKind.REJECTED, "Prompt contains"),
-        ({"code": 0}, ErrorKind.REJECTED, "error code 0"),
-        ({"code": 5, "message": "Something else"}, ErrorKind.REJECTED, "Something else"),
+        ({"code": 0, "message": "Prompt contains sensitive words"}, ErrorKind.UNRECOGNIZED, "Prompt contains"),
+        ({"code": 0}, ErrorKind.UNRECOGNIZED, "error code 0"),
+        ({"code": 5, "message": "Something else"}, ErrorKind.UNRECOGNIZED, "Something else"),
     ],
 )
 def test_envelope_error_variants(answer: dict[str, Any], kind: ErrorKind, message: str) -> None:
@@ -333,19 +297,6 @@ def test_failed_task_has_no_results() -> None:
     assert status.result_urls == ()
 
 
-def test_status_for_another_task_is_malformed() -> None:
-    provider, _ = provider_answering(httpx.Response(200, json=with_data("status_completed", task_id="other")))
-    with pytest.raises(ProviderError) as caught:
-        provider.status(TASK_ID)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert "'other'" in caught.value.message
-
-
-def test_status_answer_without_task_id_is_read_as_the_asked_task() -> None:
-    provider, _ = provider_answering(httpx.Response(200, json={"code": 1, "data": {"status": 1}}))
-    assert provider.status(TASK_ID).task_id == TASK_ID
-
-
 @pytest.mark.parametrize(
     "data",
     [{"task_id": TASK_ID}, {"task_id": TASK_ID, "status": None}, {"task_id": TASK_ID, "status": 2, "result_urls": "x"}],
@@ -388,40 +339,6 @@ def test_http_errors_are_classified(code: int, kind: ErrorKind) -> None:
     assert caught.value.message == f"HTTP failure {code}"
 
 
-@pytest.mark.parametrize("retry_after", ["45", "date"])
-def test_rate_limit_honours_retry_after(retry_after: str) -> None:
-    header = format_datetime(utcnow() + timedelta(seconds=60), usegmt=True) if retry_after == "date" else retry_after
-    provider, _ = provider_answering(httpx.Response(429, headers={"Retry-After": header}))
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert caught.value.retry_after is not None
-    if retry_after == "date":
-        assert 40 < caught.value.retry_after <= 60
-    else:
-        assert caught.value.retry_after == 45.0
-
-
-@pytest.mark.parametrize(
-    ("failure", "maybe_accepted"),
-    [(httpx.ConnectTimeout, False), (httpx.ConnectError, False), (httpx.ReadTimeout, True)],
-)
-def test_timeouts_and_connection_errors_are_retryable(
-    failure: type[httpx.TransportError], maybe_accepted: bool
-) -> None:
-    provider, _ = provider_answering(failure)
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert caught.value.maybe_accepted is maybe_accepted
-
-
-def test_callbacks_are_refused() -> None:
-    provider, _ = provider_answering(httpx.Response(200))
-    with pytest.raises(CallbackRejectedError):
-        provider.parse_callback(json.dumps(event("status_completed")).encode(), {})
-
-
 # -- cost -------------------------------------------------------------------------------------
 
 
@@ -461,8 +378,45 @@ def test_cost_is_per_request_and_says_the_output_count_is_unconfirmed() -> None:
         ("Task not found", ErrorKind.NOT_FOUND),
         ("Invalid API KEY", ErrorKind.UNAVAILABLE),
         ("Invalid image url", ErrorKind.REJECTED),
-        ("Prompt violates the content policy", ErrorKind.REJECTED),
+        ("Prompt violates the content policy", ErrorKind.UNRECOGNIZED),
     ],
 )
 def test_code_zero_messages_are_classified_by_meaning(message: str, kind: ErrorKind) -> None:
     assert message_kind(message) is kind
+
+
+# -- refusals we do not know --------------------------------------------------------------------
+
+
+def test_an_unknown_refusal_on_submit_fails_over_and_keeps_the_answer() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"code": 0, "message": "Model is warming up"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    error = caught.value
+    assert (error.kind, error.failover, error.maybe_accepted, error.unrecognized) == (
+        ErrorKind.UNRECOGNIZED,
+        True,
+        False,
+        True,
+    )
+    assert error.answer == '{"code":0,"message":"Model is warming up"}'
+
+
+def test_an_unknown_refusal_on_a_status_check_is_unrecognized_not_a_failed_task() -> None:
+    provider, _ = provider_answering(httpx.Response(200, json={"code": 0, "message": "Queue is being rebalanced"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.status(TASK_ID)
+    assert caught.value.kind is ErrorKind.UNRECOGNIZED
+    assert caught.value.unrecognized
+    assert caught.value.kind is not ErrorKind.REJECTED
+
+
+def test_the_known_refusals_keep_their_meaning() -> None:
+    for fixture, kind in (
+        ("submit_invalid_image_url", ErrorKind.REJECTED),
+        ("submit_invalid_api_key", ErrorKind.UNAVAILABLE),
+    ):
+        provider, _ = provider_answering(httpx.Response(200, json=event(fixture)))
+        with pytest.raises(ProviderError) as caught:
+            provider.submit(JobRequest(prompt="p"), None)
+        assert (caught.value.kind, caught.value.unrecognized) == (kind, False)

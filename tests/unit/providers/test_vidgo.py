@@ -2,74 +2,32 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from datetime import timedelta
-from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shared.errors import CallbackRejectedError, UnsupportedRequestError
-from shared.models.common import utcnow
+from shared.errors import CallbackRejectedError
 from shared.models.request import JobRequest
 from shared.providers.base import ProviderState
 from shared.providers.errors import ErrorKind, ProviderError
 from shared.providers.vidgo import VidgoProvider
-from shared.settings import ProviderEndpoint
+from tests.unit.providers import support
+from tests.unit.providers.support import Recorder, ok
 
-EVENTS = Path(__file__).parents[2] / "events" / "providers" / "vidgo"
-BASE_URL = "https://api.vidgo.ai"
-API_KEY = "vidgo-test-key"
 TASK_ID = "task-unified-1757165031-uyujaw3d"
 CALLBACK = "https://api.example.com/v1/callbacks/vidgo/job_01jd0000000000000000000000?token=t0k"
 IMAGE = "https://img.example.com/first.png"
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
 
 def event(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
-    return loaded
-
-
-class Recorder:
-    """A mock transport handler that answers from a list and keeps every request it saw."""
-
-    def __init__(self, *answers: httpx.Response | Exception) -> None:
-        self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    @property
-    def last(self) -> httpx.Request:
-        return self.requests[-1]
-
-    def last_json(self) -> Any:
-        return json.loads(self.last.content)
-
-
-def provider_with(handler: Handler) -> VidgoProvider:
-    return VidgoProvider(
-        ProviderEndpoint(base_url=BASE_URL), API_KEY, httpx.Client(transport=httpx.MockTransport(handler))
-    )
+    return support.event("vidgo", name)
 
 
 def answering(*answers: httpx.Response | Exception) -> tuple[VidgoProvider, Recorder]:
-    recorder = Recorder(*answers)
-    return provider_with(recorder), recorder
-
-
-def ok(body: Any, **headers: str) -> httpx.Response:
-    return httpx.Response(200, json=body, headers=headers)
+    provider, recorder = support.build(VidgoProvider, "vidgo-test-key", *answers)
+    assert isinstance(provider, VidgoProvider)
+    return provider, recorder
 
 
 # -- capabilities ----------------------------------------------------------------------------------
@@ -99,16 +57,6 @@ def test_each_unsupported_field_is_named_with_its_rule(fields: dict[str, Any], f
     violations = VidgoProvider.capabilities.check(JobRequest(prompt="p", **fields))
     assert [(v.field, v.provider) for v in violations] == [(field, "vidgo")]
     assert rule in violations[0].rule
-
-
-def test_building_an_unsupported_request_is_refused_before_anything_is_sent() -> None:
-    provider, recorder = answering()
-    with pytest.raises(UnsupportedRequestError) as caught:
-        provider.submit(JobRequest(prompt="p", negative_prompt="blur"), CALLBACK)
-    assert caught.value.details == [
-        {"field": "negative_prompt", "provider": "vidgo", "rule": "does not support a negative prompt"}
-    ]
-    assert recorder.requests == []
 
 
 def test_no_price_is_known() -> None:
@@ -178,16 +126,14 @@ def test_a_submit_answer_without_a_task_id_is_malformed(body: dict[str, Any], wh
     assert what in caught.value.message
 
 
-def test_a_non_json_submit_answer_is_a_transient_fault() -> None:
-    provider, _ = answering(httpx.Response(200, text="<html>gateway</html>"))
-    with pytest.raises(ProviderError, match="not JSON") as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-
-
 @pytest.mark.parametrize(
     ("code", "kind"),
-    [(401, ErrorKind.UNAVAILABLE), (404, ErrorKind.NOT_FOUND), (429, ErrorKind.RETRYABLE), (500, ErrorKind.RETRYABLE)],
+    [
+        (401, ErrorKind.UNAVAILABLE),
+        (404, ErrorKind.UNAVAILABLE),
+        (429, ErrorKind.RETRYABLE),
+        (500, ErrorKind.RETRYABLE),
+    ],
 )
 def test_an_error_code_inside_a_200_envelope_is_an_error(code: int, kind: ErrorKind) -> None:
     provider, _ = answering(ok({"code": code, "message": "Nope"}, **{"Retry-After": "9"}))
@@ -253,37 +199,11 @@ def test_failed_status_carries_the_error_message() -> None:
     assert status.result_urls == ()
 
 
-def test_an_unknown_status_value_means_keep_waiting() -> None:
-    body = event("status_running")
-    body["data"]["status"] = "paused_for_review"
-    provider, _ = answering(ok(body))
-    status = provider.status(TASK_ID)
-    assert status.state is ProviderState.UNKNOWN
-    assert not status.state.terminal
-    assert status.raw_status == "paused_for_review"
-
-
 def test_progress_outside_0_to_100_is_clamped() -> None:
     body = event("status_running")
     body["data"]["progress"] = 130.7
     provider, _ = answering(ok(body))
     assert provider.status(TASK_ID).progress == 100
-
-
-def test_a_status_answer_about_another_task_is_malformed() -> None:
-    body = event("status_finished")
-    body["data"]["task_id"] = "task-unified-1757165031-someone"
-    provider, _ = answering(ok(body))
-    with pytest.raises(ProviderError, match="not 'task-unified-1757165031-uyujaw3d'") as caught:
-        provider.status(TASK_ID)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-
-
-def test_a_status_answer_without_its_task_id_is_read_as_the_asked_task() -> None:
-    body = event("status_running")
-    del body["data"]["task_id"]
-    provider, _ = answering(ok(body))
-    assert provider.status(TASK_ID).task_id == TASK_ID
 
 
 def test_the_task_id_is_escaped_in_the_status_path() -> None:
@@ -310,37 +230,17 @@ def test_an_unreadable_status_is_malformed(data: dict[str, Any]) -> None:
     assert caught.value.kind is ErrorKind.RETRYABLE
 
 
-def test_an_empty_task_id_is_refused() -> None:
-    provider, recorder = answering()
-    with pytest.raises(ValueError, match="task id"):
-        provider.status("")
-    assert recorder.requests == []
-
-
 # -- HTTP errors -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("code", "kind"),
-    [
-        (401, ErrorKind.UNAVAILABLE),
-        (403, ErrorKind.NOT_FOUND),  # on the status endpoint: the task belongs to another account
-        (404, ErrorKind.NOT_FOUND),
-        (429, ErrorKind.RETRYABLE),
-        (500, ErrorKind.RETRYABLE),
-        (502, ErrorKind.RETRYABLE),
-    ],
-)
-def test_documented_status_http_errors_are_classified(code: int, kind: ErrorKind) -> None:
-    provider, _ = answering(httpx.Response(code, json={"code": code, "message": f"error {code}"}))
+def test_403_on_status_is_a_task_of_another_account() -> None:
+    provider, _ = answering(httpx.Response(403, json={"code": 403, "message": "error 403"}))
     with pytest.raises(ProviderError) as caught:
         provider.status(TASK_ID)
-    error = caught.value
-    assert (error.kind, error.http_status, error.provider_code, error.message) == (
-        kind,
-        code,
-        str(code),
-        f"error {code}",
+    assert (caught.value.kind, caught.value.http_status, caught.value.message) == (
+        ErrorKind.NOT_FOUND,
+        403,
+        "error 403",
     )
 
 
@@ -351,44 +251,11 @@ def test_403_on_submit_is_an_account_problem() -> None:
     assert caught.value.kind is ErrorKind.UNAVAILABLE
 
 
-def test_retry_after_in_seconds_is_honoured() -> None:
-    provider, _ = answering(httpx.Response(429, text="slow down", headers={"Retry-After": "30"}))
-    with pytest.raises(ProviderError) as caught:
-        provider.status(TASK_ID)
-    assert caught.value.retry_after == 30.0
-    assert caught.value.message == "slow down"
-
-
-def test_retry_after_as_an_http_date_is_honoured() -> None:
-    when = format_datetime(utcnow() + timedelta(seconds=120), usegmt=True)
-    provider, _ = answering(httpx.Response(429, headers={"Retry-After": when}))
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.retry_after is not None
-    assert 110 <= caught.value.retry_after <= 120
-
-
-def test_a_timeout_after_sending_may_have_created_a_task() -> None:
-    provider, _ = answering(httpx.ReadTimeout("slow"))
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert caught.value.maybe_accepted
-
-
-def test_a_connection_error_is_retryable_and_created_nothing() -> None:
-    provider, _ = answering(httpx.ConnectError("refused"))
-    with pytest.raises(ProviderError, match="unreachable") as caught:
-        provider.submit(JobRequest(prompt="p"), None)
-    assert caught.value.kind is ErrorKind.RETRYABLE
-    assert not caught.value.maybe_accepted
-
-
 # -- callbacks -------------------------------------------------------------------------------------
 
 
 def callback_body(name: str) -> bytes:
-    return (EVENTS / f"{name}.json").read_bytes()
+    return (support.EVENTS / "vidgo" / f"{name}.json").read_bytes()
 
 
 def test_a_finished_callback_reads_like_a_status() -> None:
@@ -430,3 +297,24 @@ def test_unusable_callback_bodies_are_rejected(body: bytes, reason: str) -> None
     with pytest.raises(CallbackRejectedError) as caught:
         provider.parse_callback(body, {})
     assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("files", "urls"),
+    [
+        ([{"file_url": "https://s.vidgo.ai/a.mp4", "file_type": "video/mp4"}], ("https://s.vidgo.ai/a.mp4",)),
+        ([{"file_url": "https://s.vidgo.ai/a.MP4?sig=1"}], ("https://s.vidgo.ai/a.MP4?sig=1",)),
+        ([{"file_url": "https://s.vidgo.ai/a.mov", "file_type": ""}], ("https://s.vidgo.ai/a.mov",)),
+        ([{"file_url": "https://s.vidgo.ai/a.mp4", "file_type": "image"}], ()),
+        ([{"file_url": "https://s.vidgo.ai/a.bin"}], ()),
+    ],
+)
+def test_a_file_whose_type_or_extension_says_video_is_the_result(
+    files: list[dict[str, str]], urls: tuple[str, ...]
+) -> None:
+    body = event("status_finished")
+    body["data"]["files"] = files
+    provider, _ = answering(ok(body))
+    status = provider.status(TASK_ID)
+    assert status.result_urls == urls
+    assert (status.unrecognized is None) is bool(urls)

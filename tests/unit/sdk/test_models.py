@@ -39,7 +39,14 @@ def test_fields_and_values_added_later_are_kept() -> None:
     sent = job_json(JobStatus.SUBMITTING)
     sent["status"] = "paused"
     sent["waiting"] = {"reason": "provider_paced", "provider": "kie", "next_attempt_at": "2026-01-01T00:00:05Z"}
-    sent["provider_unrecognized"] = {"count": 2, "raw": {"state": "weird"}}
+    sent["provider_unrecognized"] = {
+        "consecutive": 2,
+        "total": 3,
+        "reason": "unknown status 'weird'",
+        "answer": '{"state": "weird"}',
+        "at": "2026-01-01T00:00:04Z",
+        "hint": "a field added later",
+    }
     sent["priority"] = "high"
     sent["request"]["motion_control"] = {
         "image_url": "https://example.com/a.png",
@@ -54,7 +61,9 @@ def test_fields_and_values_added_later_are_kept() -> None:
     assert not job.terminal
     assert job.waiting is not None
     assert job.waiting.reason == "provider_paced"
-    assert job.provider_unrecognized == {"count": 2, "raw": {"state": "weird"}}
+    assert job.provider_unrecognized is not None
+    assert job.provider_unrecognized.consecutive == 2
+    assert job.provider_unrecognized.model_extra == {"hint": "a field added later"}
     assert job.model_extra == {"priority": "high"}
     assert job.request.motion_control is not None
     assert job.request.motion_control.character_orientation == "video"

@@ -74,6 +74,7 @@ from kling_relay.models import (
     MotionControl,
     Output,
     Provider,
+    UnrecognizedAnswer,
     Usage,
     Waiting,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "TooManyRequestsError",
     "TrackingUnavailableError",
     "UnprocessableEntityError",
+    "UnrecognizedAnswer",
     "UnsafeUrlError",
     "UnsupportedMediaTypeError",
     "UnsupportedRequestError",

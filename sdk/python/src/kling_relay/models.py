@@ -57,11 +57,11 @@ class JobRequest(ApiModel):
     quality: str | None = None
     first_frame_url: str | None = None
     last_frame_url: str | None = None
-    motion_control: MotionControl | None = None
     cfg_scale: float | None = None
     num_outputs: int | None = None
     prompt_optimization: bool | None = None
     watermark: bool | None = None
+    motion_control: MotionControl | None = None
     webhook_url: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
@@ -91,6 +91,9 @@ class JobError(ApiModel):
     code: str
     message: str
     provider_code: str | None = None
+    details: dict[str, Any] | None = Field(
+        default=None, description="More about the failure, e.g. the provider's last unrecognised answer."
+    )
 
 
 class Attempt(ApiModel):
@@ -120,6 +123,19 @@ class Waiting(ApiModel):
     next_attempt_at: datetime | None = None
 
 
+class UnrecognizedAnswer(ApiModel):
+    """The provider's latest answer the relay could not act on (redacted), and how many came in a row.
+
+    The relay keeps waiting through such answers; the job fails only after many in a row or at its deadline.
+    """
+
+    consecutive: int
+    total: int
+    reason: str
+    answer: str | None = None
+    at: datetime
+
+
 class _JobFields(ApiModel):
     id: str
     status: str
@@ -133,14 +149,12 @@ class _JobFields(ApiModel):
     attempts: list[Attempt] = Field(default_factory=list)
     cost: Cost | None = None
     completed_by: str | None = Field(default=None, description="`callback` or `poll`")
+    provider_unrecognized: UnrecognizedAnswer | None = None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     waiting: Waiting | None = None
-    provider_unrecognized: Any = Field(
-        default=None, description="The provider's last answer the relay could not recognise, as it recorded it."
-    )
 
     @property
     def terminal(self) -> bool:
