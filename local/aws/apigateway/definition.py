@@ -477,11 +477,11 @@ class _Loader:
                 continue
             props = resource["Properties"]
             parameters = {}
-            for target, source in (props.get("ResponseParameters") or {}).items():
+            for target, raw in (props.get("ResponseParameters") or {}).items():
                 prefix = "gatewayresponse.header."
                 if not target.startswith(prefix):
                     raise ApiDefinitionError(f"gateway response {name}: parameter {target!r} is not emulated")
-                source = self.header_source(source, f"gateway response {name}")
+                source = self.header_source(raw, f"gateway response {name}")
                 if not (source.startswith("'") or REQUEST_PARAMETER.match(source)):
                     raise ApiDefinitionError(f"gateway response {name}: source {source!r} is not emulated")
                 parameters[target[len(prefix) :]] = source
