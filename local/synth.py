@@ -18,12 +18,14 @@ from local.aws.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".build" / "local-synth"
-# Everything the synthesized template depends on.
+# Everything the synthesized template depends on. The console's files change only the asset hash of its file
+# deployment, which local mode does not use (it serves console/ itself), so they are left out.
 INPUTS = (
     "app.py",
     "cdk.json",
     "infra",
     "shared/settings.py",
+    "shared/apigw.py",
     "shared/repository/schema.py",
     "shared/webhooks/retry.py",
     "requirements/lambda.txt",
