@@ -43,7 +43,7 @@ function route() {
   else dispose = jobsView(main, { query });
   // Keyboard and screen-reader users land on the new view's heading.
   const title = main.querySelector("h1");
-  if (title && document.activeElement !== main.querySelector("input")) title.focus({ preventScroll: false });
+  if (title) title.focus();
 }
 
 document.getElementById("sign-out").addEventListener("click", () => {
