@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install layer-cache test check e2e lint typecheck unit synth demo serve bench fuzz sdk-wheel clean
+.PHONY: install layer-cache chromium test check e2e lint typecheck unit synth demo serve bench fuzz sdk-wheel clean
 
 install: $(PY_STAMP) $(NPM_STAMP) layer-cache
 
@@ -43,6 +43,17 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
+# The console's browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+# Installed when missing and possible (root with apt-get); otherwise those tests skip, saying how to install it
+# (in CI, where .ci/run sets KR_BROWSER_TESTS=required, they fail instead).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if test -x $(CHROMIUM); then :; \
+	elif test "$$(id -u)" = 0 && command -v apt-get > /dev/null; then \
+		echo "installing Debian's chromium package for the console's browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium > /dev/null; \
+	else echo "no $(CHROMIUM), and apt-get cannot run here: the console's browser tests will be skipped (install the chromium package)"; fi
+
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -55,15 +66,15 @@ typecheck: $(PY_STAMP)
 # Test tiers. `make check` is the everyday loop (no local stack); `make e2e` drives the whole system on this
 # machine; `make test` (CI) runs every test, then the synth gates.
 CHECK_TESTS := tests/unit tests/functions tests/infra
-E2E_TESTS := tests/e2e tests/reliability tests/fuzz
+E2E_TESTS := tests/e2e tests/reliability tests/fuzz tests/browser
 
-unit: $(PY_STAMP)
+unit: $(PY_STAMP) chromium
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
 check: install lint typecheck
 	$(BIN)/python -m pytest -n auto --dist loadfile $(CHECK_TESTS)
 
-e2e: install
+e2e: install chromium
 	$(BIN)/python -m pytest -n auto --dist loadfile $(E2E_TESTS)
 
 # Synthesizes with the pinned CLI (which also runs the cdk-nag checks: any unacknowledged finding fails it),

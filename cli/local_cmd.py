@@ -35,7 +35,9 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    options = LocalOptions(api_port=args.port, emulator_port=args.emulator_port, log_file=LOG_FILE)
+    options = LocalOptions(
+        api_port=args.port, emulator_port=args.emulator_port, console_port=args.console_port, log_file=LOG_FILE
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with LocalSystem(options) as stack:
@@ -46,6 +48,8 @@ def serve(args: argparse.Namespace) -> int:
         else:
             print(f"Kling Relay is running locally.\n\n  API        {ready['base_url']}")
             print(f"  API key    {key.api_key}   (tenant {key.tenant})")
+            if ready["console_url"]:
+                print(f"  console    {ready['console_url']}   (sign in with the API key)")
             print(f"  webhook    {key.webhook_secret}")
             print(f"  AWS        {ready['aws_endpoint_url']}   (AWS_ENDPOINT_URL for the aws CLI / kling-relay keys)")
             print(f"  providers  {ready['emulator_url']}   (emulator; control API at /_control)")
@@ -64,6 +68,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up = commands.add_parser("serve", help="run the whole system locally until interrupted")
     up.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
     up.add_argument("--emulator-port", type=int, default=0)
+    up.add_argument("--console-port", type=int, default=0, help="web console port (default: a free one)")
     up.add_argument("--tenant", default="local")
     up.add_argument("--json", action="store_true", help="print one JSON line when ready")
     up.set_defaults(run=serve)

@@ -17,6 +17,8 @@ from infra.lambda_defaults import FunctionSpec, LambdaDefaults, settings_environ
 from infra.nag import acknowledge, logical_id
 from infra.secrets import Secrets
 from infra.storage import ARCHIVE_PREFIX, Storage
+from shared.apigw import CORS_REQUEST_HEADERS
+from shared.settings import env_name
 
 STAGE_NAME = "v1"
 AUTHORIZER_CACHE = cdk.Duration.seconds(60)
@@ -79,9 +81,15 @@ class Api(Construct):
         storage: Storage,
         secrets: Secrets,
         state_machine: sfn.StateMachine,
+        console_origin: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # With a console, browsers may call the API from its origin only; without one, as before: the public
+        # read routes from anywhere, nothing else from a browser.
+        self.console_origin = console_origin
         self.api_function = self._api_function(config, lambdas, storage, secrets, state_machine)
+        if console_origin:
+            self.api_function.add_environment(env_name("cors_allow_origin"), console_origin)
         self.authorizer_function = self._authorizer_function(lambdas, storage)
         self.callback_function = self._callback_function(config, lambdas, storage, secrets)
         self.rest_api = self._rest_api(config)
@@ -203,6 +211,8 @@ class Api(Construct):
                 throttling_rate_limit=config.api_throttle_rate,
                 throttling_burst_limit=config.api_throttle_burst,
             ),
+            # Every resource (and any added later) answers the console's preflight; None without a console.
+            default_cors_preflight_options=self._console_cors(),
         )
         # API Gateway would create the execution log group itself, without retention; own it instead.
         execution_logs = logs.LogGroup(
@@ -213,11 +223,14 @@ class Api(Construct):
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         api.deployment_stage.node.add_dependency(execution_logs)
+        # The console must read API Gateway's own errors too (a bad key's 401), so they carry its CORS origin.
+        cors_headers = {"Access-Control-Allow-Origin": f"'{self.console_origin}'", "Vary": "'Origin'"}
         for response_type, code, status, message in _GATEWAY_ERRORS:
             api.add_gateway_response(
                 f"Error{response_type.response_type}",
                 type=response_type,
                 status_code=status,
+                response_headers=cors_headers if self.console_origin else None,
                 templates={"application/json": _error_template(code, message)},
             )
         # RestApi adds its own URL output; the stack exports it once, as ApiUrl.
@@ -267,13 +280,14 @@ class Api(Construct):
         authorized(job, "GET", {"method.request.path.job_id": True})
         authorized(job.add_resource("cancel"), "POST", {"method.request.path.job_id": True})
 
-        # Public, read-only, and useful from a browser (docs pages, capability pickers): CORS for GET.
+        # Public, read-only, and useful from a browser (docs pages, capability pickers): CORS for GET, from any
+        # origin unless a console is configured (then its origin only, as for every route).
+        anywhere = apigw.CorsOptions(
+            allow_origins=apigw.Cors.ALL_ORIGINS, allow_methods=["GET"], max_age=cdk.Duration.hours(1)
+        )
         for path in PUBLIC_GET_PATHS:
             public = api.root.add_resource(
-                path,
-                default_cors_preflight_options=apigw.CorsOptions(
-                    allow_origins=apigw.Cors.ALL_ORIGINS, allow_methods=["GET"], max_age=cdk.Duration.hours(1)
-                ),
+                path, default_cors_preflight_options=None if self.console_origin else anywhere
             ).add_method("GET", app_routes)
             acknowledge(
                 public,
@@ -296,6 +310,21 @@ class Api(Construct):
             "Providers call this route and cannot hold our API keys. The callback function verifies every "
             "request in code and fails closed: a per-job token in the URL, and the provider's signature "
             "and timestamp where the provider signs.",
+        )
+
+        if self.console_origin:
+            # A route this API does not have answers the console's preflight, so the request itself gets the
+            # API's 404 (`no such route`), e.g. GET /usage on a deployment without usage reporting.
+            api.root.add_proxy(any_method=False)
+
+    def _console_cors(self) -> apigw.CorsOptions | None:
+        if not self.console_origin:
+            return None
+        return apigw.CorsOptions(
+            allow_origins=[self.console_origin],
+            allow_methods=["GET", "POST"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            max_age=cdk.Duration.hours(1),
         )
 
     def _acknowledge(self, config: RelayConfig) -> None:

@@ -92,6 +92,8 @@ class RelayConfig(BaseModel):
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     failure_rate_alarm_percent: float = Field(default=20.0, gt=0, le=100)
     callbacks_rejected_alarm_threshold: int = Field(default=10, ge=1)
+    # The web console (CloudFront + S3); the API's CORS then allows its origin only.
+    console: bool = True
 
     @field_validator("enabled_providers")
     @classmethod

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.config import RelayConfig
+from infra.console import Console
 from infra.lambda_defaults import LambdaDefaults
 from infra.notifications import Notifications
 from infra.observability import Observability
@@ -35,6 +36,7 @@ class KlingRelayStack(cdk.Stack):
         self.workflow = Workflow(
             self, "Workflow", config=config, lambdas=self.lambdas, storage=self.storage, secrets=self.secrets
         )
+        self.console = Console(self, "Console", config=config, storage=self.storage) if config.console else None
         self.api = Api(
             self,
             "Api",
@@ -43,7 +45,10 @@ class KlingRelayStack(cdk.Stack):
             storage=self.storage,
             secrets=self.secrets,
             state_machine=self.workflow.state_machine,
+            console_origin=self.console.origin if self.console else None,
         )
+        if self.console:
+            self.console.publish(self.api.rest_api, repo_root, config.log_retention)
         self.pipeline = Pipeline(
             self,
             "Pipeline",
@@ -85,5 +90,7 @@ class KlingRelayStack(cdk.Stack):
             "ProviderSecretName": (self.secrets.provider_keys.secret_name, "Secret to fill with provider API keys"),
             "SigningSecretName": (self.secrets.signing_key.secret_name, "Generated signing key secret"),
         }
+        if self.console:
+            outputs["ConsoleUrl"] = (self.console.url, "The web console (sign in with an API key)")
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)

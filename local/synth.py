@@ -18,12 +18,14 @@ from local.aws.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".build" / "local-synth"
-# Everything the synthesized template depends on.
+# Everything the synthesized template depends on. The console's files change only the asset hash of its file
+# deployment, which local mode does not use (it serves console/ itself), so they are left out.
 INPUTS = (
     "app.py",
     "cdk.json",
     "infra",
     "shared/settings.py",
+    "shared/apigw.py",
     "shared/repository/schema.py",
     "shared/webhooks/retry.py",
     "requirements/lambda.txt",
@@ -72,6 +74,11 @@ def synthesize(root: Path = ROOT) -> Template:
     return Template.load(template)
 
 
+def is_project_handler(handler: str) -> bool:
+    """`functions.<name>.handler.lambda_handler`: one of this project's functions, not one the CDK adds."""
+    return handler.startswith("functions.")
+
+
 def asset_archives(template: Template, root: Path = ROOT) -> dict[str, bytes]:
     """A zip per code asset the template names: each function's own sources, as its bundler would ship them."""
     archives: dict[str, bytes] = {}
@@ -82,7 +89,10 @@ def asset_archives(template: Template, root: Path = ROOT) -> dict[str, bytes]:
             continue
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            if resource["Type"] == "AWS::Lambda::Function":
+            if resource["Type"] == "AWS::Lambda::Function" and not is_project_handler(str(props["Handler"])):
+                # The CDK's own functions (the console's file deployment) are not run locally.
+                archive.writestr("README.txt", "Not run locally: the local stack does this function's work itself.\n")
+            elif resource["Type"] == "AWS::Lambda::Function":
                 function = str(props["Handler"]).split(".")[1]
                 for source, destination in function_sources(root, function):
                     files = [source] if source.is_file() else sorted(source.rglob("*.py"))

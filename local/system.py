@@ -16,16 +16,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from infra.console import CONSOLE_DIR
 from local.aws.apigateway import ApiGatewayAdapter
+from local.aws.cloudfront import ConsoleDistribution, policy_headers
 from local.aws.deploy import StackDeployer
 from local.aws.eventsources import EventSources
 from local.aws.lambdas import FunctionHost, FunctionRegistry, deployed_functions
 from local.aws.moto_server import AwsEmulator
 from local.aws.step_functions import install_state_machines
-from local.aws.template import Template
+from local.aws.template import REGION, Resolver, Template
 from local.environment import override_environment
 from local.provider_emulator import ProviderEmulator
-from local.synth import asset_archives, synthesize
+from local.synth import ROOT, asset_archives, synthesize
 from shared.models.common import PROVIDER_NAMES
 from shared.repository.keys import KeyRepository
 from shared.settings import env_name
@@ -36,6 +38,7 @@ from shared.signing import SigningKeys
 class LocalOptions:
     api_port: int = 0
     emulator_port: int = 0
+    console_port: int = 0
     job_seconds: float = 3.0
     poll_min_wait_seconds: int = 1
     poll_max_wait_seconds: int = 3
@@ -60,6 +63,7 @@ class LocalSystem:
         self.deployer: StackDeployer | None = None
         self.emulator: ProviderEmulator | None = None
         self.api: ApiGatewayAdapter | None = None
+        self.console: ConsoleDistribution | None = None
         self.events: EventSources | None = None
         self.outputs: dict[str, str] = {}
         self._moto_invocations: Any = None
@@ -82,8 +86,12 @@ class LocalSystem:
             kie_hmac_key=self.options.kie_hmac_key,
         )
         self.emulator.start()
-        self.api = ApiGatewayAdapter(template, deployer.resolve, self.functions, port=self.options.api_port)
+        aliases = self._start_console(template, deployer)
+        self.api = ApiGatewayAdapter(
+            template, deployer.resolve, self.functions, port=self.options.api_port, aliases=aliases
+        )
         api_url = self.api.start()
+        self._configure_console(template, deployer, api_url, aliases)
         self._register_functions(template, deployer, api_url)
         self._store_provider_keys()
 
@@ -99,6 +107,8 @@ class LocalSystem:
             self.events.stop()
         if self.api is not None:
             self.api.stop()
+        if self.console is not None:
+            self.console.stop()
         if self._moto_invocations is not None:
             self._moto_invocations.__exit__(None, None, None)
             self._moto_invocations = None
@@ -122,6 +132,39 @@ class LocalSystem:
 
     # -- wiring ----------------------------------------------------------------------------------
 
+    def _start_console(self, template: Template, deployer: StackDeployer) -> dict[str, str]:
+        """Serve the console when the template has one; the deployed origin -> local origin swaps so far."""
+        distributions = template.of_type("AWS::CloudFront::Distribution")
+        if not distributions:
+            return {}
+        self.console = ConsoleDistribution(template, ROOT / CONSOLE_DIR, port=self.options.console_port)
+        self.console.start()
+        (name,) = distributions
+        return {f"https://{deployer.created[name].attributes['DomainName']}": self.console.origin}
+
+    def _configure_console(
+        self, template: Template, deployer: StackDeployer, api_url: str, aliases: dict[str, str]
+    ) -> None:
+        """The console's config file names the local API, and its CSP names the local API and video hosts."""
+        if self.console is None:
+            return
+        assert self.api is not None
+        rest_api = self.api.api
+        bucket = self._output("BucketName")
+        local_api = api_url.rsplit("/", 1)[0]
+        aliases = {
+            **aliases,
+            f"https://{rest_api.api_id}.execute-api.{REGION}.amazonaws.com": local_api,
+            f"https://{bucket}.s3.{REGION}.amazonaws.com": self.aws.endpoint_url.rstrip("/"),
+            f"https://{bucket}.s3.amazonaws.com": self.aws.endpoint_url.rstrip("/"),
+        }
+
+        def ref(name: str) -> object:
+            return rest_api.api_id if name == rest_api.logical_id else deployer.ref(name)
+
+        resolve = Resolver(ref, deployer.att, template.parameter_defaults())
+        self.console.configure(api_base_url=api_url, headers=policy_headers(template, resolve, aliases))
+
     def local_environment(self, api_url: str) -> dict[str, str]:
         assert self.emulator is not None
         values = {
@@ -132,6 +175,8 @@ class LocalSystem:
             env_name("callback_first_wait_seconds"): str(self.options.callback_first_wait_seconds),
             env_name("provider_read_timeout"): "10",
         }
+        if self.console is not None:
+            values[env_name("cors_allow_origin")] = self.console.origin
         for provider in PROVIDER_NAMES:
             values[env_name(f"{provider}_base_url")] = self.emulator.provider_base_url(provider)
         return values
@@ -223,10 +268,11 @@ class LocalSystem:
         )
         return NewKey(tenant=tenant, api_key=new.api_key, webhook_secret=secret)
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, str | None]:
         assert self.emulator is not None
         return {
             "base_url": self.base_url,
             "aws_endpoint_url": self.aws.endpoint_url,
             "emulator_url": self.emulator.base_url,
+            "console_url": self.console.url if self.console is not None else None,
         }

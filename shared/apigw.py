@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -13,6 +14,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from shared.errors import ConfigurationError, ProviderUnavailableError, RelayError, UnauthorizedError
 from shared.models.common import TenantId
 from shared.observability import logger
+from shared.settings import Settings
 
 _TENANT_ID: TypeAdapter[str] = TypeAdapter(TenantId)
 
@@ -103,3 +105,39 @@ def base_url(event: APIGatewayProxyEvent, configured: str) -> str:
         return configured.rstrip("/")
     context = event.request_context
     return f"https://{context.domain_name}/{context.stage}"
+
+
+# What a browser app (the console) sends and may read, besides the CORS-safelisted headers.
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
+CORS_EXPOSED_HEADERS = ["Location", "Idempotent-Replayed", "Retry-After"]
+CORS_MAX_AGE_SECONDS = 600
+
+
+class SettingsCors(CORSConfig):
+    """CORS headers for the one origin the settings allow (`cors_allow_origin`), read on each response.
+
+    A deployed function reads its settings once, but local mode runs every function in one process with its
+    own settings per invocation, so the origin cannot be fixed when the module is imported. A specific
+    origin is echoed with `Vary: Origin`; any other origin gets no CORS headers, so the browser refuses it.
+    """
+
+    def __init__(self, settings: Callable[[], Settings]) -> None:
+        super().__init__(allow_headers=CORS_REQUEST_HEADERS, expose_headers=CORS_EXPOSED_HEADERS)
+        self._settings = settings
+
+    def _current(self) -> CORSConfig:
+        return CORSConfig(
+            allow_origin=self._settings().cors_allow_origin,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=CORS_MAX_AGE_SECONDS,
+        )
+
+    def allowed_origin(self, extracted_origin: str) -> str | None:
+        return self._current().allowed_origin(extracted_origin)
+
+    def to_dict(self, origin: str | None) -> dict[str, str]:
+        headers = self._current().to_dict(origin)
+        if headers and origin != "*":
+            headers["Vary"] = "Origin"
+        return headers

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     max_callback_bytes: int = Field(default=256 * 1024, ge=1024, le=6 * 1024**2)
     # Local mode: loopback addresses are allowed for outbound fetches (the emulator lives there).
     local_mode: bool = False
+    # The one origin browsers may call the API from (the console's), or `*` for any when there is no console.
+    cors_allow_origin: str = Field(default="*", pattern=r"^(\*|https?://[^/\s]+)$")
 
     @model_validator(mode="after")
     def _waits_ordered(self) -> Settings:

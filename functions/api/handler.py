@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.models import Server
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.apigw import ErrorBody, base_url, register_error_handlers, tenant_of
+from shared.apigw import ErrorBody, SettingsCors, base_url, register_error_handlers, tenant_of
 from shared.models.common import JOB_ID_PATTERN, JobStatus, ProviderName
 from shared.models.job import JobPage, JobView
 from shared.models.request import JobRequest
@@ -49,7 +49,8 @@ A_PAGE: dict[int, OpenAPIResponse] = {
     200: OpenAPIResponse(description="A page of jobs, newest first", content={"application/json": {"model": JobPage}})
 }
 
-app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(allow_origin="*", max_age=600))
+# CORS for the console's origin when the deployment has one (`*` otherwise), from this invocation's settings.
+app = APIGatewayRestResolver(enable_validation=True, cors=SettingsCors(lambda: get_runtime().settings))
 register_error_handlers(app)
 
 IdempotencyKey = Annotated[

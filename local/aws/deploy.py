@@ -4,6 +4,10 @@ moto's CloudFormation creates most resource types. The rest (secrets, SNS subscr
 policies, alarms, some API Gateway parts) are created here from the same template definitions:
 those that only other resources point at first, with their references replaced by the values
 they got; those that point at stack resources after the stack exists.
+
+The console's CloudFront distribution and the deployment of its files are served by the local console
+server instead (local/aws/cloudfront.py); the distribution gets a stand-in id and domain name first,
+because the stack's resources name it (the API's CORS origin, the console bucket's policy).
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ class StackDeployer:
         for name, resource in resources.items():
             if resource["Type"] == "AWS::Lambda::EventSourceMapping":
                 served[name] = "driven by the local event-source drivers"
+            if resource["Type"].startswith("AWS::CloudFront::") or resource["Type"] in CONSOLE_FILES_TYPES:
+                served[name] = "served by the local console server"
         return served
 
     def deploy(self, assets: dict[str, bytes]) -> None:
@@ -100,6 +106,9 @@ class StackDeployer:
         for name in ours:
             if resources[name]["Type"] not in CREATORS:
                 raise DeployError(f"no local creator for {resources[name]['Type']} ({name})")
+        for name in sorted(served):
+            if resources[name]["Type"] in STAND_INS:
+                self.created[name] = STAND_INS[resources[name]["Type"]](self, name)
         early = {name for name in ours if not (references(resources[name].get("Properties", {})) - ours)}
         for name in sorted(early):
             self._create(name)
@@ -231,7 +240,11 @@ def stack_attribute(clients: Clients, resource_type: str, physical: str, attribu
         table = clients("dynamodb").describe_table(TableName=physical)["Table"]
         return {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn")}[attribute]
     if resource_type == "AWS::S3::Bucket":
-        return {"Arn": f"arn:aws:s3:::{physical}", "DomainName": f"{physical}.s3.amazonaws.com"}[attribute]
+        return {
+            "Arn": f"arn:aws:s3:::{physical}",
+            "DomainName": f"{physical}.s3.amazonaws.com",
+            "RegionalDomainName": f"{physical}.s3.{REGION}.amazonaws.com",
+        }[attribute]
     if resource_type == "AWS::Logs::LogGroup" and attribute == "Arn":
         return f"{arn_prefix.format('logs')}:log-group:{physical}:*"
     if resource_type == "AWS::SNS::Topic" and attribute == "TopicName":
@@ -315,6 +328,22 @@ def _alarm(deployer: StackDeployer, name: str, props: dict[str, Any]) -> Created
     props.setdefault("AlarmName", f"{deployer.stack_name}-{name}")
     deployer.clients("cloudwatch").put_metric_alarm(**props)
     return Created(props["AlarmName"])
+
+
+# -- stand-ins for what the local console server serves ----------------------------------------------
+
+# The custom resource that copies the console's files into its bucket (the CDK's BucketDeployment).
+CONSOLE_FILES_TYPES = ("Custom::CDKBucketDeployment",)
+
+
+def _distribution(deployer: StackDeployer, name: str) -> Created:
+    """An id and domain name shaped like CloudFront's; the local console server serves what it would."""
+    distribution_id = "E" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(13))
+    domain = f"d{secrets.token_hex(7)}.cloudfront.net"
+    return Created(distribution_id, {"Id": distribution_id, "DomainName": domain})
+
+
+STAND_INS: dict[str, Callable[[StackDeployer, str], Created]] = {"AWS::CloudFront::Distribution": _distribution}
 
 
 CREATORS: dict[str, Creator] = {

@@ -21,6 +21,7 @@ from typing import Any
 from local.aws.deploy import StackDeployer
 from local.aws.moto_patches import lambda_invocations_served_by
 from local.aws.template import ACCOUNT_ID, REGION, Template
+from local.synth import is_project_handler
 from shared.runtime import Runtime, using_runtime
 from shared.settings import ENV_PREFIX, Settings
 
@@ -62,10 +63,12 @@ class LambdaContext:
 
 
 def deployed_functions(template: Template, deployer: StackDeployer) -> list[DeployedFunction]:
-    """Every function the template defines, as deployed: handler, resolved environment, timeout, memory."""
+    """Every function of ours the template defines, as deployed: handler, resolved environment, timeout, memory."""
     specs = []
     for logical_id, resource in template.of_type("AWS::Lambda::Function").items():
         props = resource["Properties"]
+        if not is_project_handler(str(props["Handler"])):
+            continue  # a function the CDK adds (the console's file deployment): local mode does its work itself
         variables = deployer.resolve(props.get("Environment", {})).get("Variables", {})
         specs.append(
             DeployedFunction(

@@ -120,12 +120,19 @@ def test_serve_prints_one_json_line_and_serves_until_interrupted() -> None:
     try:
         assert process.stdout is not None
         ready = json.loads(process.stdout.readline())
-        assert set(ready) >= {"base_url", "api_key", "tenant", "aws_endpoint_url", "emulator_url"}
+        assert set(ready) >= {"base_url", "api_key", "tenant", "aws_endpoint_url", "emulator_url", "console_url"}
         answer = httpx.get(
             f"{ready['base_url']}/jobs", headers={"Authorization": f"Bearer {ready['api_key']}"}, timeout=10
         )
         assert answer.status_code == 200
         assert answer.json()["items"] == []
+        # The console is served, and finds the API through its config file, never through its URL.
+        assert "?" not in ready["console_url"]
+        page = httpx.get(ready["console_url"], timeout=10)
+        assert page.status_code == 200
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+        config = httpx.get(f"{ready['console_url']}config.json", timeout=10).json()
+        assert config == {"api_base_url": ready["base_url"] + "/"}
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

@@ -82,6 +82,11 @@ class Synth:
         assert len(matches) == 1, f"{name}: {matches}"
         return matches[0]
 
+    def console_deployment_function_id(self) -> str:
+        """The CDK's bucket deployment function (it copies the console's files into their bucket)."""
+        (found,) = [k for k in self.of_type("AWS::Lambda::Function") if k.startswith("CustomCDKBucketDeployment")]
+        return found
+
     def function(self, name: str) -> dict[str, Any]:
         props: dict[str, Any] = self.resources[self.function_id(name)]["Properties"]
         return props

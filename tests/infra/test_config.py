@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ OVERRIDES = {
     "relay:alarm_email": "ops@example.com",
     "relay:failure_rate_alarm_percent": "35",
     "relay:callbacks_rejected_alarm_threshold": "3",
+    "relay:console": "false",
 }
 
 
@@ -54,6 +56,7 @@ def test_defaults() -> None:
     assert config.log_retention_days == 30
     assert config.alarm_email is None
     assert config.api_cloudwatch_role is True
+    assert config.console is True
 
 
 def test_command_line_strings_are_parsed() -> None:
@@ -63,6 +66,7 @@ def test_command_line_strings_are_parsed() -> None:
     assert config.provider_order == ("apimart", "kie")
     assert config.job_deadline_seconds == 7200
     assert config.api_cloudwatch_role is False
+    assert config.console is False
     assert config.poller_timeout_seconds == 7200 + ARCHIVE_GRACE_SECONDS + POLLER_MARGIN_SECONDS
 
 
@@ -78,6 +82,7 @@ def test_command_line_strings_are_parsed() -> None:
         ({"relay:alarm_email": "not-an-address"}, "relay:alarm_email"),
         ({"relay:max_video_bytes": "10"}, "relay:max_video_bytes"),
         ({"relay:deadline": "3600"}, "relay:deadline"),
+        ({"relay:console": "maybe"}, "relay:console"),
     ],
 )
 def test_bad_context_names_the_key(values: dict[str, Any], named: str) -> None:
@@ -148,4 +153,15 @@ def test_alarm_email_subscribes_to_the_alarm_topic(synth: Synth) -> None:
 def test_api_gateway_logging_role_can_be_left_to_the_account(synth: Synth) -> None:
     assert synth.of_type("AWS::ApiGateway::Account") == {}
     for role in synth.of_type("AWS::IAM::Role").values():
-        assert "ManagedPolicyArns" not in role["Properties"]
+        principals = json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+        assert "apigateway.amazonaws.com" not in principals
+
+
+def test_without_the_console_nothing_of_it_is_deployed_and_cors_is_as_before(synth: Synth) -> None:
+    types = {r["Type"] for r in synth.resources.values()}
+
+    assert not [t for t in types if t.startswith(("AWS::CloudFront::", "Custom::"))]
+    assert "ConsoleUrl" not in synth.json["Outputs"]
+    assert env_name("cors_allow_origin") not in synth.environment("api")
+    for response in synth.of_type("AWS::ApiGateway::GatewayResponse").values():
+        assert "ResponseParameters" not in response["Properties"]

@@ -69,6 +69,9 @@ def test_acknowledged_rules_are_the_expected_ones(report: dict[str, Any]) -> Non
     assert rules == {
         "AwsSolutions-APIG3",
         "AwsSolutions-APIG4",
+        "AwsSolutions-CFR1",
+        "AwsSolutions-CFR2",
+        "AwsSolutions-CFR4",
         "AwsSolutions-COG4",
         "AwsSolutions-IAM4",
         "AwsSolutions-IAM5",

@@ -130,6 +130,7 @@ def test_outputs(synth: Synth) -> None:
         "StateMachineArn",
         "ProviderSecretName",
         "SigningSecretName",
+        "ConsoleUrl",
     }
     assert outputs["TopicArn"]["Value"] == {"Ref": synth.logical_id(stack.notifications.events_topic)}
     assert outputs["BucketName"]["Value"] == {"Ref": synth.logical_id(stack.storage.bucket)}

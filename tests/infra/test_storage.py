@@ -92,10 +92,14 @@ def test_access_log_bucket_accepts_only_s3_logging_from_this_account(synth: Synt
     assert props["LifecycleConfiguration"]["Rules"] == [
         {"ExpirationInDays": 30, "Id": "expire-logs", "Status": "Enabled"}
     ]
-    (allow,) = allows
-    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert allow["Action"] == "s3:PutObject"
-    assert "aws:SourceAccount" in allow["Condition"]["StringEquals"]
+    # One grant per bucket that logs here (the videos and, with the console, its two buckets), each to its prefix.
+    sources = {allow["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::GetAtt"][0] for allow in allows}
+    assert synth.logical_id(synth.stack.storage.bucket) in sources
+    assert len(sources) == len(allows)
+    for allow in allows:
+        assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+        assert allow["Action"] == "s3:PutObject"
+        assert "aws:SourceAccount" in allow["Condition"]["StringEquals"]
 
 
 def test_secrets(synth: Synth) -> None:

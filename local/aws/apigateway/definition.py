@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,9 +205,17 @@ def _root_of(value: Any) -> str | None:
 
 
 class _Loader:
-    def __init__(self, template: Template, resolve: Callable[[Any], Any], api_logical_id: str, stage: str | None):
+    def __init__(
+        self,
+        template: Template,
+        resolve: Callable[[Any], Any],
+        api_logical_id: str,
+        stage: str | None,
+        aliases: Mapping[str, str],
+    ):
         self.template = template
         self.outer = resolve
+        self.aliases = aliases
         self.api = api_logical_id
         self.api_id = local_id(api_logical_id)
         self.root_id = local_id(f"{api_logical_id}/root")
@@ -246,6 +254,14 @@ class _Loader:
             return self.resolver(value)
         except (UnresolvableError, LookupError) as exc:
             raise ApiDefinitionError(f"{what}: cannot resolve {json.dumps(value)}: {exc}") from exc
+
+    def header_source(self, value: Any, what: str) -> str:
+        """A response header's source as deployed (intrinsics resolved), with `aliases` swapped in: local mode
+        serves the console at another origin than the template's distribution."""
+        text = str(self.resolve(value, what))
+        for deployed, local in self.aliases.items():
+            text = text.replace(deployed, local)
+        return text
 
     def function_arn(self, uri: Any, what: str) -> str:
         resolved = str(self.resolve(uri, what))
@@ -405,7 +421,7 @@ class _Loader:
             prefix = "method.response.header."
             if not target.startswith(prefix):
                 raise ApiDefinitionError(f"{what}: response parameter {target!r} is not emulated")
-            headers[target[len(prefix) :]] = _static(source, what)
+            headers[target[len(prefix) :]] = _static(self.header_source(source, what), what)
         templates = props.get("ResponseTemplates") or {}
         body = str(templates.get("application/json", next(iter(templates.values()), "")))
         if "$" in body or "#" in body:
@@ -461,13 +477,14 @@ class _Loader:
                 continue
             props = resource["Properties"]
             parameters = {}
-            for target, source in (props.get("ResponseParameters") or {}).items():
+            for target, raw in (props.get("ResponseParameters") or {}).items():
                 prefix = "gatewayresponse.header."
                 if not target.startswith(prefix):
                     raise ApiDefinitionError(f"gateway response {name}: parameter {target!r} is not emulated")
-                if not (str(source).startswith("'") or REQUEST_PARAMETER.match(str(source))):
+                source = self.header_source(raw, f"gateway response {name}")
+                if not (source.startswith("'") or REQUEST_PARAMETER.match(source)):
                     raise ApiDefinitionError(f"gateway response {name}: source {source!r} is not emulated")
-                parameters[target[len(prefix) :]] = str(source)
+                parameters[target[len(prefix) :]] = source
             status = props.get("StatusCode")
             found[str(props["ResponseType"])] = GatewayResponse(
                 type=str(props["ResponseType"]),
@@ -529,9 +546,16 @@ def _external_refs(schema: Any) -> bool:
 
 
 def load_api(
-    template: Template, resolve: Callable[[Any], Any], *, rest_api: str | None = None, stage: str | None = None
+    template: Template,
+    resolve: Callable[[Any], Any],
+    *,
+    rest_api: str | None = None,
+    stage: str | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> ApiDefinition:
-    """The API of `rest_api` (a RestApi logical id; optional when the template has one) at `stage`."""
+    """The API of `rest_api` (a RestApi logical id; optional when the template has one) at `stage`.
+
+    `aliases` replaces text in resolved response header values (a deployed origin by its local one)."""
     apis = list(template.of_type("AWS::ApiGateway::RestApi"))
     if rest_api is None:
         if len(apis) != 1:
@@ -541,4 +565,4 @@ def load_api(
         raise ApiDefinitionError(f"{rest_api} is not a REST API of the template (REST APIs: {apis})")
     if template.resources[rest_api].get("Properties", {}).get("Body") is not None:
         raise ApiDefinitionError(f"{rest_api}: APIs defined by an OpenAPI Body are not emulated")
-    return _Loader(template, resolve, rest_api, stage).load()
+    return _Loader(template, resolve, rest_api, stage, aliases or {}).load()

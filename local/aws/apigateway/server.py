@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -159,7 +159,8 @@ class ApiGatewayAdapter:
 
     `resolve` resolves the template's intrinsics against deployed values (function ARNs);
     `functions` finds the function behind an ARN and runs it. `rest_api` (a logical id) and `stage`
-    choose when the template has several; `clock` (seconds) times the authorizer cache.
+    choose when the template has several; `clock` (seconds) times the authorizer cache; `aliases` swaps
+    deployed values in response headers for local ones (the console's origin in CORS headers).
     """
 
     def __init__(
@@ -173,8 +174,9 @@ class ApiGatewayAdapter:
         rest_api: str | None = None,
         stage: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
-        self.api = load_api(template, resolve, rest_api=rest_api, stage=stage)
+        self.api = load_api(template, resolve, rest_api=rest_api, stage=stage, aliases=aliases)
         self.gateway = Gateway(self.api, functions.resolve, clock)
         self._address = (host, port)
         self._server: _Server | None = None

@@ -788,3 +788,28 @@ def test_what_is_not_emulated_fails_loading_with_the_resource_named(
 ) -> None:
     with pytest.raises(ApiDefinitionError, match=named):
         _load(mutate)
+
+
+def test_header_values_are_resolved_and_a_deployed_origin_is_swapped_for_its_local_alias() -> None:
+    body = api_template()
+    origin = _join("'https://", {"Ref": "Dist"}, ".cloudfront.net'")
+    body["Resources"]["Default4xx"]["Properties"]["ResponseParameters"] = {
+        "gatewayresponse.header.Access-Control-Allow-Origin": origin
+    }
+    preflight = body["Resources"]["StatusOptions"]["Properties"]["Integration"]["IntegrationResponses"][0]
+    preflight["ResponseParameters"]["method.response.header.Access-Control-Allow-Origin"] = origin
+
+    def ref(name: str) -> Any:
+        if name == "Dist":
+            return "d123"
+        raise UnresolvableError(name)
+
+    def att(name: str, attribute: str) -> Any:
+        return resolver()({"Fn::GetAtt": [name, attribute]})
+
+    api = load_api(Template(body), Resolver(ref, att), aliases={"https://d123.cloudfront.net": "http://127.0.0.1:8000"})
+
+    assert api.gateway_responses["DEFAULT_4XX"].parameters["Access-Control-Allow-Origin"] == "'http://127.0.0.1:8000'"
+    (status,) = [child for child in api.root.children if child.path_part == "status"]
+    (mock,) = status.methods["OPTIONS"].integration.responses
+    assert mock.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"

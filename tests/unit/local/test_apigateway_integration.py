@@ -70,6 +70,7 @@ class LocalApi:
     url: str
     table_name: str
     registry: FunctionRegistry
+    console_origin: str  # the stand-in distribution's, as the template's CORS names it
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,8 @@ def local_api(synthesized_template: Path) -> Iterator[LocalApi]:
             adapter = ApiGatewayAdapter(template, deployer.resolve, registry)
             url = adapter.start()
             try:
-                yield LocalApi(url, deployer.outputs()["TableName"], registry)
+                console_origin = deployer.outputs()["ConsoleUrl"].rstrip("/")
+                yield LocalApi(url, deployer.outputs()["TableName"], registry, console_origin)
             finally:
                 adapter.stop()
         finally:
@@ -128,10 +130,12 @@ def test_the_deployed_api_answers_as_on_aws(local_api: LocalApi) -> None:
         assert unknown.status_code == 404
         assert unknown.json() == {"error": {"code": "not_found", "message": "no such route"}}
 
-        preflight = http.options("/providers", headers={"Origin": "https://app.example.com"})
+        # With the console deployed, every preflight names its origin (and only it), as do the gateway's errors.
+        preflight = http.options("/providers", headers={"Origin": local_api.console_origin})
         assert preflight.status_code == 204
-        assert preflight.headers["Access-Control-Allow-Origin"] == "*"
-        assert preflight.headers["Access-Control-Allow-Methods"] == "GET"
+        assert preflight.headers["Access-Control-Allow-Origin"] == local_api.console_origin
+        assert preflight.headers["Access-Control-Allow-Methods"] == "GET,POST"
+        assert no_key.headers["Access-Control-Allow-Origin"] == local_api.console_origin
 
         key = KeyRepository(local_api.table_name).create_key("t").api_key
         invalid = http.post(
