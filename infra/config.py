@@ -92,6 +92,8 @@ class RelayConfig(BaseModel):
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     failure_rate_alarm_percent: float = Field(default=20.0, gt=0, le=100)
     callbacks_rejected_alarm_threshold: int = Field(default=10, ge=1)
+    # SnapStart on the functions callers wait on (api, authorizer, callback), invoked through a `live` alias.
+    snapstart: bool = False
 
     @field_validator("enabled_providers")
     @classmethod

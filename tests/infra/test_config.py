@@ -54,6 +54,7 @@ def test_defaults() -> None:
     assert config.log_retention_days == 30
     assert config.alarm_email is None
     assert config.api_cloudwatch_role is True
+    assert config.snapstart is False
 
 
 def test_command_line_strings_are_parsed() -> None:
@@ -78,6 +79,7 @@ def test_command_line_strings_are_parsed() -> None:
         ({"relay:alarm_email": "not-an-address"}, "relay:alarm_email"),
         ({"relay:max_video_bytes": "10"}, "relay:max_video_bytes"),
         ({"relay:deadline": "3600"}, "relay:deadline"),
+        ({"relay:snapstart": "sometimes"}, "relay:snapstart"),
     ],
 )
 def test_bad_context_names_the_key(values: dict[str, Any], named: str) -> None:
