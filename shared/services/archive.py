@@ -13,18 +13,16 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
-from botocore.exceptions import ClientError
 
 from shared.errors import UnsafeUrlError
+from shared.gateways.archive_store import ArchiveStore
 from shared.models.common import JobStatus
 from shared.models.job import ErrorCode, JobError, JobRecord, StoredOutput
 from shared.observability import logger
-from shared.repository.codec import error_code
 from shared.runtime import Runtime
-from shared.services.multipart import MultipartUpload, put_tags
+from shared.services.multipart import MultipartUpload
 from shared.services.transitions import Change, Decision, settle
 
 CONTENT_TYPE = "video/mp4"
@@ -59,8 +57,7 @@ def stream_to_s3(rt: Runtime, http: httpx.Client, url: str, job: JobRecord, key:
 
     def open_upload() -> MultipartUpload:
         return MultipartUpload(
-            rt.client("s3"),
-            settings.bucket_name,
+            rt.archive_store,
             key,
             part_bytes=settings.archive_part_bytes,
             in_flight=settings.archive_parts_in_flight,
@@ -153,32 +150,22 @@ def existing_output(rt: Runtime, key: str) -> Uploaded | None:
     checksum tag is a run that stopped between completing and tagging: it is hashed from S3 and tagged
     rather than downloaded and stored a second time.
     """
-    s3 = rt.client("s3")
-    bucket = rt.settings.bucket_name
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-    except ClientError as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-    sha = next((t["Value"] for t in tags if t["Key"] == SHA256_TAG), None)
+    store = rt.archive_store
+    stored = store.stored(key)
+    if stored is None:
+        return None
+    sha = stored.tags.get(SHA256_TAG)
     if sha is None:
-        sha = _hash_stored(s3, bucket, key, head.get("VersionId"))
-        put_tags(s3, bucket, key, {SHA256_TAG: sha})
+        sha = _hash_stored(store, key, stored.version_id)
+        store.put_tags(key, {SHA256_TAG: sha})
         logger.info("tagged an output a previous run stored", key=key)
-    return Uploaded(bytes=int(head["ContentLength"]), sha256=sha)
+    return Uploaded(bytes=stored.bytes, sha256=sha)
 
 
-def _hash_stored(s3: Any, bucket: str, key: str, version: str | None) -> str:
-    extra = {"VersionId": version} if version else {}
-    body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+def _hash_stored(store: ArchiveStore, key: str, version: str | None) -> str:
     digest = hashlib.sha256()
-    try:
-        for chunk in iter(lambda: body.read(1024 * 1024), b""):
-            digest.update(chunk)
-    finally:
-        body.close()
+    for chunk in store.read(key, version_id=version):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -238,6 +225,5 @@ def _fail_archive(error: JobError) -> Decision:
 
 
 def _remove(rt: Runtime, keys: list[str]) -> None:
-    s3 = rt.client("s3")
     for key in keys:
-        s3.delete_object(Bucket=rt.settings.bucket_name, Key=key)
+        rt.archive_store.delete(key)

@@ -11,19 +11,15 @@ from __future__ import annotations
 import contextvars
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
-from botocore.exceptions import ClientError
-
+from shared.gateways.archive_store import ArchiveStore, ArchiveStoreError, UploadedPart
 from shared.observability import logger
-from shared.repository.codec import error_code
 
 
 class MultipartUpload:
     def __init__(
         self,
-        s3: Any,
-        bucket: str,
+        store: ArchiveStore,
         key: str,
         *,
         part_bytes: int,
@@ -31,14 +27,13 @@ class MultipartUpload:
         content_type: str,
         metadata: dict[str, str],
     ) -> None:
-        self.s3, self.bucket, self.key, self.part_bytes = s3, bucket, key, part_bytes
+        self.store, self.key, self.part_bytes = store, key, part_bytes
         self.in_flight = in_flight
-        created = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type, Metadata=metadata)
-        self.upload_id: str = created["UploadId"]
-        self.parts: list[dict[str, Any]] = []
+        self.upload_id = store.start_upload(key, content_type=content_type, metadata=metadata)
+        self.parts: list[UploadedPart] = []
         self.buffer = bytearray()
         self._numbered = 0
-        self._pending: deque[Future[dict[str, Any]]] = deque()
+        self._pending: deque[Future[UploadedPart]] = deque()
         self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="upload-part")
 
     def write(self, chunk: bytes) -> None:
@@ -58,10 +53,8 @@ class MultipartUpload:
             self._collect()
         self._pool.shutdown()
         # Parts are collected oldest first, so `parts` is already in part-number order.
-        self.s3.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
-        )
-        put_tags(self.s3, self.bucket, self.key, tags)
+        self.store.complete_upload(self.key, self.upload_id, self.parts)
+        self.store.put_tags(self.key, tags)
 
     def abort(self) -> None:
         for pending in self._pending:
@@ -69,9 +62,9 @@ class MultipartUpload:
         self._pool.shutdown(wait=True)  # a part still being sent would otherwise land after the abort
         self._pending.clear()
         try:
-            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-        except ClientError as exc:
-            logger.warning("abort of multipart upload failed", key=self.key, code=error_code(exc))
+            self.store.abort_upload(self.key, self.upload_id)
+        except ArchiveStoreError as exc:  # the bucket's lifecycle rule removes it a day later
+            logger.warning("abort of multipart upload failed", key=self.key, code=exc.aws_code)
 
     def _make_room(self) -> None:
         while len(self._pending) >= self.in_flight:
@@ -87,14 +80,5 @@ class MultipartUpload:
         """Wait for the oldest part in flight; its failure is raised here, in the caller's thread."""
         self.parts.append(self._pending.popleft().result())
 
-    def _send(self, number: int, data: bytearray) -> dict[str, Any]:
-        answer = self.s3.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
-        )
-        return {"PartNumber": number, "ETag": answer["ETag"]}
-
-
-def put_tags(s3: Any, bucket: str, key: str, tags: dict[str, str]) -> None:
-    s3.put_object_tagging(
-        Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": name, "Value": value} for name, value in tags.items()]}
-    )
+    def _send(self, number: int, data: bytearray) -> UploadedPart:
+        return self.store.upload_part(self.key, self.upload_id, number, data)
