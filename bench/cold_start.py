@@ -29,9 +29,9 @@ TARGET_RATIO = 2.0
 # Runs inside the sandboxed interpreter: time the import, then say where every loaded module came from.
 PROBE = """
 import sys, time
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 __import__(sys.argv[1])
-elapsed = time.perf_counter() - started
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
 import json, os
 roots = sys.argv[2].split(os.pathsep)
 stdlib = tuple(sys.argv[3].split(os.pathsep))
@@ -48,7 +48,7 @@ for module in list(sys.modules.values()):
     elif origin.endswith(".py"):
         cached = getattr(spec, "cached", None)
         loaded["from_bytecode" if cached and os.path.exists(cached) else "from_source"] += 1
-print(json.dumps({"seconds": elapsed, **loaded}))
+print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, **loaded}))
 """
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)$")
 # How -X importtime's per-module self time is grouped: each library by its top-level package.
@@ -146,8 +146,22 @@ class Target:
             raise RuntimeError(f"{self.name} imported modules from outside the sandbox: {result['outside'][:5]}")
         self.samples.append({**result, "wall": wall})
 
-    def import_ms(self) -> float:
-        return median([s["seconds"] for s in self.samples]) * 1000
+    def ms(self, measure: str) -> float:
+        """Median of `seconds` (the import's wall time) or `cpu_seconds` (its CPU time), in ms."""
+        return median([s[measure] for s in self.samples]) * 1000
+
+    def figures(self, base: Target) -> dict[str, Any]:
+        return {
+            "cpu_ms_median": round(self.ms("cpu_seconds"), 1),
+            "wall_ms_median": round(self.ms("seconds"), 1),
+            "wall_ms_min": round(min(s["seconds"] for s in self.samples) * 1000, 1),
+            "wall_ms_max": round(max(s["seconds"] for s in self.samples) * 1000, 1),
+            "process_ms_median": round(median([s["wall"] for s in self.samples]) * 1000, 1),
+            "cpu_ratio_to_boto3": round(self.ms("cpu_seconds") / base.ms("cpu_seconds"), 2),
+            "wall_ratio_to_boto3": round(self.ms("seconds") / base.ms("seconds"), 2),
+            "modules_from_source": self.samples[-1]["from_source"],
+            "modules_from_bytecode": self.samples[-1]["from_bytecode"],
+        }
 
     def libraries_ms(self, runs: int) -> dict[str, float]:
         """Median self time per library group over `runs` runs of `-X importtime`."""
@@ -195,37 +209,32 @@ def run(quick: bool) -> Report:
         if written:
             raise RuntimeError(f"files were written into the read-only sandbox: {sorted(written)[:5]}")
 
-    base_ms = baseline.import_ms()
-    figures: dict[str, Any] = {"rounds": rounds, "baseline": {"import_ms_median": round(base_ms, 1)}, "handlers": {}}
-    rows: list[list[Any]] = [[BASELINE, "-", "-", f"{base_ms:.1f}", "1.00x", "-", _wall(baseline)]]
+    base_cpu, base_wall = baseline.ms("cpu_seconds"), baseline.ms("seconds")
+    figures: dict[str, Any] = {"rounds": rounds, "baseline": baseline.figures(baseline), "handlers": {}}
+    rows: list[list[Any]] = [
+        [BASELINE, "-", "-", f"{base_cpu:.0f}", "1.00x", f"{base_wall:.0f}", "1.00x", "-", _process(baseline)]
+    ]
     for module in modules:
         source = next(t for t in targets if t.module == module and t.condition == "source")
         compiled = next(t for t in targets if t.module == module and t.condition == "bytecode")
-        source_ms, compiled_ms = source.import_ms(), compiled.import_ms()
         figures["handlers"][module] = {
-            condition: {
-                "import_ms_median": round(t.import_ms(), 1),
-                "import_ms_min": round(min(s["seconds"] for s in t.samples) * 1000, 1),
-                "import_ms_max": round(max(s["seconds"] for s in t.samples) * 1000, 1),
-                "process_ms_median": round(median([s["wall"] for s in t.samples]) * 1000, 1),
-                "ratio_to_boto3": round(t.import_ms() / base_ms, 2),
-                "modules_from_source": t.samples[-1]["from_source"],
-                "modules_from_bytecode": t.samples[-1]["from_bytecode"],
-            }
-            for condition, t in (("source_only", source), ("with_bytecode", compiled))
+            "source_only": source.figures(baseline),
+            "with_bytecode": compiled.figures(baseline),
         }
+        source_cpu, cpu, wall = source.ms("cpu_seconds"), compiled.ms("cpu_seconds"), compiled.ms("seconds")
         rows.append(
-            [module, f"{source_ms:.1f}", f"{source_ms / base_ms:.2f}x", f"{compiled_ms:.1f}",
-             f"{compiled_ms / base_ms:.2f}x", f"{source_ms - compiled_ms:.0f}", _wall(compiled)]
+            [module, f"{source_cpu:.0f}", f"{source_cpu / base_cpu:.2f}x", f"{cpu:.0f}", f"{cpu / base_cpu:.2f}x",
+             f"{wall:.0f}", f"{wall / base_wall:.2f}x", f"{source_cpu - cpu:.0f}", _process(compiled)]
         )  # fmt: skip
-        ratio = compiled_ms / base_ms
+        ratio = cpu / base_cpu
         report.check(
-            f"{module} import (shipped bytecode) vs import boto3", f"<= {TARGET_RATIO:.1f}x", f"{ratio:.2f}x",
-            ratio <= TARGET_RATIO,
+            f"{module} import (shipped bytecode) vs import boto3, CPU time", f"<= {TARGET_RATIO:.1f}x",
+            f"{ratio:.2f}x (wall {wall / base_wall:.2f}x)", ratio <= TARGET_RATIO,
         )  # fmt: skip
     figures["libraries_ms"] = libraries
     print(f"cold start: median of {rounds} fresh interpreters per target, read-only code, no bytecode written")
-    header = ["module", "source only ms", "vs boto3", "with bytecode ms", "vs boto3", "saved ms", "process ms"]
+    header = ["module", "source only CPU ms", "vs boto3", "bytecode CPU ms", "vs boto3", "bytecode wall ms",
+              "vs boto3", "saved CPU ms", "process ms"]  # fmt: skip
     print(table(header, rows))
     # Optional imports a library tries and does not find (brotli, awscrt, ...) take no time and are left out.
     groups = sorted(
@@ -240,11 +249,13 @@ def run(quick: bool) -> Report:
     print(table(["module", *groups], lib_rows))
     report.figures = figures
     report.notes.append(
-        "import ms: the import statement inside a fresh `python -S` whose path is the read-only task root, layer "
-        "and runtime packages; process ms: the whole process, interpreter start-up included (with bytecode)."
+        "CPU ms / wall ms: the import statement's CPU and elapsed time inside a fresh `python -S` whose path is the "
+        "read-only task root, layer and runtime packages; process ms: the whole process, interpreter start-up "
+        "included (with bytecode). The targets use CPU time: on two shared cores the elapsed time also holds the "
+        "waits for a core, while a function's init on Lambda is CPU-bound at its memory's share of a core."
     )
     return report
 
 
-def _wall(target: Target) -> str:
+def _process(target: Target) -> str:
     return f"{median([s['wall'] for s in target.samples]) * 1000:.0f}"

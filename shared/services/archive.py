@@ -29,6 +29,7 @@ CONTENT_TYPE = "video/mp4"
 ACCEPTED_TYPES = ("video/", "application/octet-stream", "binary/octet-stream", "application/mp4")
 SHA256_TAG = "sha256"
 SOURCE_ATTEMPTS = 3
+MP4_SIGNATURE_BYTES = 8  # an MP4 starts with a box header: 4 bytes of size, then `ftyp`
 GONE_STATUSES = (401, 403, 404, 410)
 
 
@@ -84,19 +85,31 @@ def stream_to_s3(rt: Runtime, http: httpx.Client, url: str, job: JobRecord, key:
 
 
 def _copy(response: httpx.Response, open_upload: Callable[[], MultipartUpload], max_bytes: int) -> Uploaded:
-    """Body to a multipart upload, hashing on the way; the upload is aborted if anything fails."""
+    """Body to a multipart upload, hashing on the way; the upload is aborted if anything fails.
+
+    The body is taken in the pieces it arrives in (re-chunking it would copy every byte twice more); the
+    upload is only started once its first bytes show an MP4.
+    """
     upload: MultipartUpload | None = None
+    head = bytearray()
     digest = hashlib.sha256()
     total = 0
     try:
-        for chunk in response.iter_bytes(chunk_size=1024 * 1024):
+        for piece in response.iter_bytes():
+            chunk = piece
             if upload is None:
-                _require_mp4(chunk)
+                head += piece
+                if len(head) < MP4_SIGNATURE_BYTES:
+                    continue
+                _require_mp4(head)
                 upload = open_upload()
+                chunk, head = bytes(head), bytearray()
             total += len(chunk)
             _require_within(total, max_bytes)
             digest.update(chunk)
             upload.write(chunk)
+        if upload is None and head:
+            _require_mp4(head)  # a body shorter than an MP4's first box header
         # Content-Length counts the bytes on the wire, which differ from the decoded body under Content-Encoding.
         upload = _require_complete(upload, response.num_bytes_downloaded, response.headers.get("Content-Length"))
         upload.complete({SHA256_TAG: digest.hexdigest()})
@@ -107,8 +120,8 @@ def _copy(response: httpx.Response, open_upload: Callable[[], MultipartUpload], 
     return Uploaded(bytes=total, sha256=digest.hexdigest())
 
 
-def _require_mp4(head: bytes) -> None:
-    if len(head) < 8 or head[4:8] != b"ftyp":
+def _require_mp4(head: bytes | bytearray) -> None:
+    if len(head) < MP4_SIGNATURE_BYTES or head[4:8] != b"ftyp":
         raise SourceError(ErrorCode.RESULT_INVALID, "the result is not an MP4 video")
 
 

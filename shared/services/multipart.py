@@ -3,7 +3,9 @@
 Parts are sent from a small thread pool as they fill, so reading the download and sending parts overlap
 (one thread alternating between them left both idle half the time). At most `in_flight` parts are being
 sent and one is filling, which bounds memory at about (in_flight + 1) parts whatever the object's size.
-Any failure aborts the upload after the parts in flight have settled, so no partial object is left.
+Each byte is copied once, into the part it belongs to: a full part is handed to its sender as it is, and
+the next one is a fresh buffer. Any failure aborts the upload after the parts in flight have settled, so
+no partial object is left.
 """
 
 from __future__ import annotations
@@ -31,24 +33,30 @@ class MultipartUpload:
         self.in_flight = in_flight
         self.upload_id = store.start_upload(key, content_type=content_type, metadata=metadata)
         self.parts: list[UploadedPart] = []
-        self.buffer = bytearray()
+        self._part = bytearray(part_bytes)
+        self._filled = 0
         self._numbered = 0
         self._pending: deque[Future[UploadedPart]] = deque()
         self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="upload-part")
 
     def write(self, chunk: bytes) -> None:
-        self.buffer += chunk
-        while len(self.buffer) >= self.part_bytes:
-            self._make_room()  # before the copy, so no finished part waits in memory for a free sender
-            part = self.buffer[: self.part_bytes]  # the one copy each part costs
-            del self.buffer[: self.part_bytes]
-            self._submit(part)
+        view = memoryview(chunk)
+        while view:
+            taken = min(len(view), self.part_bytes - self._filled)
+            self._part[self._filled : self._filled + taken] = view[:taken]  # the one copy each byte costs
+            self._filled += taken
+            view = view[taken:]
+            if self._filled == self.part_bytes:
+                self._make_room()  # before the next buffer, so no finished part waits in memory for a sender
+                self._submit(self._part)
+                self._part, self._filled = bytearray(self.part_bytes), 0
 
     def complete(self, tags: dict[str, str]) -> None:
-        if self.buffer or self._numbered == 0:
+        if self._filled or self._numbered == 0:
+            del self._part[self._filled :]  # the last part is as long as what is left (in place, no copy)
             self._make_room()
-            self._submit(self.buffer)
-            self.buffer = bytearray()
+            self._submit(self._part)
+        self._part, self._filled = bytearray(), 0
         while self._pending:
             self._collect()
         self._pool.shutdown()
