@@ -92,6 +92,10 @@ class Api(Construct):
             self.api_function.add_environment(env_name("cors_allow_origin"), console_origin)
         self.authorizer_function = self._authorizer_function(lambdas, storage)
         self.callback_function = self._callback_function(config, lambdas, storage, secrets)
+        # What API Gateway invokes: each function, or with SnapStart the published version behind its alias.
+        self.api_entry, self.authorizer_entry, self.callback_entry = (
+            lambdas.entry_point(f) for f in (self.api_function, self.authorizer_function, self.callback_function)
+        )
         self.rest_api = self._rest_api(config)
         self._routes()
         self._acknowledge(config)
@@ -246,11 +250,11 @@ class Api(Construct):
             schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT),
             description="Any JSON object; the api function validates the fields and names the ones it rejects",
         )
-        app_routes = apigw.LambdaIntegration(self.api_function, allow_test_invoke=False)
+        app_routes = apigw.LambdaIntegration(self.api_entry, allow_test_invoke=False)
         authorizer = apigw.RequestAuthorizer(
             self,
             "KeyAuthorizer",
-            handler=self.authorizer_function,
+            handler=self.authorizer_entry,
             identity_sources=[apigw.IdentitySource.header("Authorization")],
             results_cache_ttl=AUTHORIZER_CACHE,
         )
@@ -300,7 +304,7 @@ class Api(Construct):
         callback = api.root.add_resource("callbacks").add_resource("{provider}").add_resource("{job_id}")
         callback_method = callback.add_method(
             "POST",
-            apigw.LambdaIntegration(self.callback_function, allow_test_invoke=False),
+            apigw.LambdaIntegration(self.callback_entry, allow_test_invoke=False),
             request_validator=validator,
             request_parameters={"method.request.path.provider": True, "method.request.path.job_id": True},
         )

@@ -3,7 +3,8 @@
 Each function's asset is the repository root, bundled down to what that function imports of ours: the
 `shared/` package, `functions/__init__.py` and `functions/<name>/`. Third-party packages live in the one
 layer, copied from the cache `infra.layer_cache` builds. The repository root is only the asset's source;
-nothing else from it is shipped.
+nothing else from it is shipped. Both assets carry bytecode compiled by the runtime's Python version
+(`infra.bytecode`): a function's is compiled here, never copied from this machine's `__pycache__`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ from typing import Any
 import aws_cdk as cdk
 import jsii
 
-from infra import layer_cache
+from infra import bytecode, layer_cache
 from infra.packaging import function_sources
 
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def bundle_function(repo_root: Path, function: str, output_dir: Path) -> None:
+    """A function's asset: its sources, then their bytecode as the runtime will find them in its task root."""
+    copy_function_sources(repo_root, function, output_dir)
+    bytecode.compile_tree(output_dir, bytecode.TASK_ROOT)
 
 
 def copy_function_sources(repo_root: Path, function: str, output_dir: Path) -> None:
@@ -41,7 +48,7 @@ class FunctionSourceBundler:
         self.function = function
 
     def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
-        copy_function_sources(self.repo_root, self.function, Path(output_dir))
+        bundle_function(self.repo_root, self.function, Path(output_dir))
         return True
 
 
@@ -54,10 +61,10 @@ class LayerBundler:
 
     def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
         cached = layer_cache.build(self.repo_root)
-        shutil.copytree(cached / "python", Path(output_dir) / "python", ignore=_SKIP, dirs_exist_ok=True)
+        shutil.copytree(cached / "python", Path(output_dir) / "python", dirs_exist_ok=True)
         return True
 
 
 def layer_asset_hash(repo_root: Path) -> str:
-    """The layer changes exactly when the pinned requirements or the target runtime/platform change."""
+    """The layer changes exactly when the pinned requirements, the target runtime/platform or its bytecode do."""
     return f"{layer_cache.requirements_digest(repo_root)}-{layer_cache.target_tag()}"

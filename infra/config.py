@@ -94,6 +94,8 @@ class RelayConfig(BaseModel):
     callbacks_rejected_alarm_threshold: int = Field(default=10, ge=1)
     # The web console (CloudFront + S3); the API's CORS then allows its origin only.
     console: bool = True
+    # SnapStart on the functions callers wait on (api, authorizer, callback), invoked through a `live` alias.
+    snapstart: bool = False
 
     @field_validator("enabled_providers")
     @classmethod

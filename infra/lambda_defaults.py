@@ -26,6 +26,12 @@ RUNTIME_REASON = (
 )
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
+# The functions a caller waits on (API requests, the authorizer in front of them, provider callbacks): with
+# `relay:snapstart`, they start from a snapshot of their initialized state instead of importing their code.
+SNAPSTART_FUNCTIONS = frozenset({"api", "authorizer", "callback"})
+# SnapStart applies to published versions only; callers invoke this alias, which follows the latest one.
+LIVE_ALIAS = "live"
+
 # Active tracing adds this statement to every function role.
 XRAY_REASON = (
     "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level "
@@ -67,11 +73,19 @@ class LambdaDefaults(Construct):
     """Owns the dependency layer and creates every function with the same defaults and its own role."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, repo_root: Path, log_retention: logs.RetentionDays
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        repo_root: Path,
+        log_retention: logs.RetentionDays,
+        snapstart: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.repo_root = repo_root
         self.log_retention = log_retention
+        self.snapstart = snapstart
+        self._entry_points: dict[str, lambda_.IFunction] = {}
         self.layer = lambda_.LayerVersion(
             self,
             "Dependencies",
@@ -99,6 +113,7 @@ class LambdaDefaults(Construct):
         )
         log_group.grant_write(role)
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", f"{XRAY_REASON} {spec.wildcard_reason}".strip())
+        snapstart = self.snapstart and spec.name in SNAPSTART_FUNCTIONS
         function = lambda_.Function(
             scope,
             construct_id,
@@ -127,6 +142,23 @@ class LambdaDefaults(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
+            # Every published version keeps a cached snapshot, billed while it exists: a replaced one is deleted.
+            current_version_options=(
+                lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.DESTROY) if snapstart else None
+            ),
         )
         acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
+        if snapstart:
+            self._entry_points[function.node.path] = lambda_.Alias(
+                scope, f"{construct_id}Live", alias_name=LIVE_ALIAS, version=function.current_version
+            )
+            cdk.Annotations.of(function).acknowledge_warning(
+                "@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "every deploy publishes a version, called through the alias",
+            )
         return function
+
+    def entry_point(self, function: lambda_.Function) -> lambda_.IFunction:
+        """What callers invoke: the `live` alias of a SnapStart function's published version, else the function."""
+        return self._entry_points.get(function.node.path, function)

@@ -29,7 +29,9 @@ class KlingRelayStack(cdk.Stack):
         self.config = config
         self.storage = Storage(self, "Storage", config=config)
         self.secrets = Secrets(self, "Secrets")
-        self.lambdas = LambdaDefaults(self, "Lambda", repo_root=repo_root, log_retention=config.log_retention)
+        self.lambdas = LambdaDefaults(
+            self, "Lambda", repo_root=repo_root, log_retention=config.log_retention, snapstart=config.snapstart
+        )
         self.notifications = Notifications(
             self, "Notifications", lambdas=self.lambdas, storage=self.storage, secrets=self.secrets
         )

@@ -20,6 +20,7 @@ from shared.settings import Settings, get_settings
 if TYPE_CHECKING:
     import httpx
 
+    from shared.gateways.archive_store import ArchiveStore
     from shared.providers.base import Provider
     from shared.repository.jobs import JobRepository
     from shared.repository.keys import KeyRepository
@@ -75,6 +76,13 @@ class Runtime:
 
         self.require("table_name")
         return KeyRepository(self.settings.table_name, self.client("dynamodb"))
+
+    @cached_property
+    def archive_store(self) -> ArchiveStore:
+        from shared.gateways.archive_store import ArchiveStore
+
+        self.require("bucket_name")
+        return ArchiveStore(self.client("s3"), self.settings.bucket_name)
 
     @cached_property
     def secrets(self) -> SecretStore:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.models import Server
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
@@ -127,6 +126,10 @@ def providers() -> ProviderCatalog:
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response[Any]:
+    # Powertools' OpenAPI document models take longer to build than the rest of this handler's imports
+    # together: only a request for the document pays for them.
+    from aws_lambda_powertools.event_handler.openapi.models import Server  # noqa: PLC0415
+
     document = app.get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,

@@ -13,24 +13,23 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
-from botocore.exceptions import ClientError
 
 from shared.errors import UnsafeUrlError
+from shared.gateways.archive_store import ArchiveStore
 from shared.models.common import JobStatus
 from shared.models.job import ErrorCode, JobError, JobRecord, StoredOutput
 from shared.observability import logger
-from shared.repository.codec import error_code
 from shared.runtime import Runtime
-from shared.services.multipart import MultipartUpload, put_tags
+from shared.services.multipart import MultipartUpload
 from shared.services.transitions import Change, Decision, settle
 
 CONTENT_TYPE = "video/mp4"
 ACCEPTED_TYPES = ("video/", "application/octet-stream", "binary/octet-stream", "application/mp4")
 SHA256_TAG = "sha256"
 SOURCE_ATTEMPTS = 3
+MP4_SIGNATURE_BYTES = 8  # an MP4 starts with a box header: 4 bytes of size, then `ftyp`
 GONE_STATUSES = (401, 403, 404, 410)
 
 
@@ -59,8 +58,7 @@ def stream_to_s3(rt: Runtime, http: httpx.Client, url: str, job: JobRecord, key:
 
     def open_upload() -> MultipartUpload:
         return MultipartUpload(
-            rt.client("s3"),
-            settings.bucket_name,
+            rt.archive_store,
             key,
             part_bytes=settings.archive_part_bytes,
             in_flight=settings.archive_parts_in_flight,
@@ -87,19 +85,31 @@ def stream_to_s3(rt: Runtime, http: httpx.Client, url: str, job: JobRecord, key:
 
 
 def _copy(response: httpx.Response, open_upload: Callable[[], MultipartUpload], max_bytes: int) -> Uploaded:
-    """Body to a multipart upload, hashing on the way; the upload is aborted if anything fails."""
+    """Body to a multipart upload, hashing on the way; the upload is aborted if anything fails.
+
+    The body is taken in the pieces it arrives in (re-chunking it would copy every byte twice more); the
+    upload is only started once its first bytes show an MP4.
+    """
     upload: MultipartUpload | None = None
+    head = bytearray()
     digest = hashlib.sha256()
     total = 0
     try:
-        for chunk in response.iter_bytes(chunk_size=1024 * 1024):
+        for piece in response.iter_bytes():
+            chunk = piece
             if upload is None:
-                _require_mp4(chunk)
+                head += piece
+                if len(head) < MP4_SIGNATURE_BYTES:
+                    continue
+                _require_mp4(head)
                 upload = open_upload()
+                chunk, head = bytes(head), bytearray()
             total += len(chunk)
             _require_within(total, max_bytes)
             digest.update(chunk)
             upload.write(chunk)
+        if upload is None and head:
+            _require_mp4(head)  # a body shorter than an MP4's first box header
         # Content-Length counts the bytes on the wire, which differ from the decoded body under Content-Encoding.
         upload = _require_complete(upload, response.num_bytes_downloaded, response.headers.get("Content-Length"))
         upload.complete({SHA256_TAG: digest.hexdigest()})
@@ -110,8 +120,8 @@ def _copy(response: httpx.Response, open_upload: Callable[[], MultipartUpload], 
     return Uploaded(bytes=total, sha256=digest.hexdigest())
 
 
-def _require_mp4(head: bytes) -> None:
-    if len(head) < 8 or head[4:8] != b"ftyp":
+def _require_mp4(head: bytes | bytearray) -> None:
+    if len(head) < MP4_SIGNATURE_BYTES or head[4:8] != b"ftyp":
         raise SourceError(ErrorCode.RESULT_INVALID, "the result is not an MP4 video")
 
 
@@ -153,32 +163,22 @@ def existing_output(rt: Runtime, key: str) -> Uploaded | None:
     checksum tag is a run that stopped between completing and tagging: it is hashed from S3 and tagged
     rather than downloaded and stored a second time.
     """
-    s3 = rt.client("s3")
-    bucket = rt.settings.bucket_name
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-    except ClientError as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-    sha = next((t["Value"] for t in tags if t["Key"] == SHA256_TAG), None)
+    store = rt.archive_store
+    stored = store.stored(key)
+    if stored is None:
+        return None
+    sha = stored.tags.get(SHA256_TAG)
     if sha is None:
-        sha = _hash_stored(s3, bucket, key, head.get("VersionId"))
-        put_tags(s3, bucket, key, {SHA256_TAG: sha})
+        sha = _hash_stored(store, key, stored.version_id)
+        store.put_tags(key, {SHA256_TAG: sha})
         logger.info("tagged an output a previous run stored", key=key)
-    return Uploaded(bytes=int(head["ContentLength"]), sha256=sha)
+    return Uploaded(bytes=stored.bytes, sha256=sha)
 
 
-def _hash_stored(s3: Any, bucket: str, key: str, version: str | None) -> str:
-    extra = {"VersionId": version} if version else {}
-    body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+def _hash_stored(store: ArchiveStore, key: str, version: str | None) -> str:
     digest = hashlib.sha256()
-    try:
-        for chunk in iter(lambda: body.read(1024 * 1024), b""):
-            digest.update(chunk)
-    finally:
-        body.close()
+    for chunk in store.read(key, version_id=version):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -238,6 +238,5 @@ def _fail_archive(error: JobError) -> Decision:
 
 
 def _remove(rt: Runtime, keys: list[str]) -> None:
-    s3 = rt.client("s3")
     for key in keys:
-        s3.delete_object(Bucket=rt.settings.bucket_name, Key=key)
+        rt.archive_store.delete(key)

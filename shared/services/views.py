@@ -15,11 +15,8 @@ def job_view(rt: Runtime, job: JobRecord) -> JobView:
         rt.require("bucket_name")
         ttl = rt.settings.presign_ttl_seconds
         expires_at = rt.clock() + timedelta(seconds=ttl)
-        s3 = rt.client("s3")
         for output in job.outputs:
-            url = s3.generate_presigned_url(
-                "get_object", Params={"Bucket": rt.settings.bucket_name, "Key": output.key}, ExpiresIn=ttl
-            )
+            url = rt.archive_store.presigned_download(output.key, expires_in=ttl)
             outputs.append(
                 OutputView(
                     url=url,

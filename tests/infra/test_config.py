@@ -57,6 +57,7 @@ def test_defaults() -> None:
     assert config.alarm_email is None
     assert config.api_cloudwatch_role is True
     assert config.console is True
+    assert config.snapstart is False
 
 
 def test_command_line_strings_are_parsed() -> None:
@@ -83,6 +84,7 @@ def test_command_line_strings_are_parsed() -> None:
         ({"relay:max_video_bytes": "10"}, "relay:max_video_bytes"),
         ({"relay:deadline": "3600"}, "relay:deadline"),
         ({"relay:console": "maybe"}, "relay:console"),
+        ({"relay:snapstart": "sometimes"}, "relay:snapstart"),
     ],
 )
 def test_bad_context_names_the_key(values: dict[str, Any], named: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import layer_cache
+from infra import bytecode, layer_cache
 from infra.lambda_defaults import RUNTIME, handler_path
 from shared.settings import Settings, env_name
 from tests.infra.synth import FUNCTIONS, Synth, synthesize
@@ -61,7 +61,7 @@ def synth() -> Synth:
 
 
 def test_the_layer_is_built_for_the_functions_runtime() -> None:
-    assert RUNTIME.name == f"python{layer_cache.PYTHON_VERSION}"
+    assert RUNTIME.name == f"python{bytecode.PYTHON_VERSION}"
     assert layer_cache.PLATFORM.endswith("aarch64")
 
 
@@ -74,7 +74,7 @@ def test_tests_run_on_the_python_the_functions_run(synth: Synth) -> None:
         "build the venv with the runtime's Python (make clean && make install)"
     )
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
-    assert f"PYTHON_MINOR := {layer_cache.PYTHON_VERSION}\n" in makefile
+    assert f"PYTHON_MINOR := {bytecode.PYTHON_VERSION}\n" in makefile
 
 
 def test_seven_functions_and_nothing_hard_named(synth: Synth) -> None:

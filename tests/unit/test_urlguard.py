@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import pytest
 
 from shared.errors import UnsafeUrlError
-from shared.urlguard import UrlGuard, guarded_http_client
+from shared.urlguard import UrlGuard, guarded_http_client, tls_context
 from tests.support.http_server import Reply, serve
 
 PUBLIC = {"hooks.example.com": ["93.184.215.14"], "v6.example.com": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"]}
@@ -117,3 +119,26 @@ def test_guarded_client_follows_safe_redirects_and_refuses_unsafe_ones() -> None
         assert client.get(f"{server.url}/start").content == b"ok"
         with pytest.raises(UnsafeUrlError, match="link-local"):
             client.get(f"{server.url}/evil")
+
+
+def test_guarded_clients_load_the_ca_bundle_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
+        loaded.append(args or kwargs)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    tls_context.cache_clear()
+    try:
+        clients = [guarded_http_client(UrlGuard(), timeout=httpx.Timeout(2.0), follow_redirects=False) for _ in "ab"]
+    finally:
+        tls_context.cache_clear()
+
+    assert len(loaded) == 1
+    verifying = tls_context()
+    assert verifying.verify_mode is ssl.CERT_REQUIRED
+    assert verifying.check_hostname
+    for client in clients:
+        client.close()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from shared.gateways.archive_store import ArchiveStore, ArchiveStoreError
 from shared.services.multipart import MultipartUpload
 
 PART = 4
@@ -57,7 +58,7 @@ class FakeS3:
 
 def upload(s3: FakeS3, in_flight: int) -> MultipartUpload:
     return MultipartUpload(
-        s3, "bucket", "key", part_bytes=PART, in_flight=in_flight, content_type="video/mp4", metadata={}
+        ArchiveStore(s3, "bucket"), "key", part_bytes=PART, in_flight=in_flight, content_type="video/mp4", metadata={}
     )
 
 
@@ -107,7 +108,7 @@ def test_a_failed_part_is_raised_to_the_writer_and_the_upload_can_be_aborted() -
         target.write(b"y" * PART * 8)
         target.complete({})
 
-    with pytest.raises(ClientError):
+    with pytest.raises(ArchiveStoreError, match="UploadPart of key failed: InternalError"):
         send_all()
     target.abort()
     assert s3.aborted
