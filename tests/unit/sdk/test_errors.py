@@ -12,6 +12,7 @@ from kling_relay import errors
 from kling_relay._http import error_from_response
 
 from shared import errors as server_errors
+from shared.gateways import archive_store
 from shared.providers import errors as provider_errors
 from shared.services import submit
 
@@ -41,6 +42,7 @@ API_CODES = {
     "provider_unavailable": (503, errors.ProviderUnavailableError),
     "no_provider_available": (503, errors.NoProviderAvailableError),
     "tracking_unavailable": (503, errors.TrackingUnavailableError),
+    "archive_store_unavailable": (503, errors.StorageUnavailableError),
 }
 
 
@@ -54,6 +56,7 @@ def _every_subclass(cls: type) -> set[type]:
 def test_every_code_the_server_raises_has_a_class() -> None:
     assert submit.TrackingStartError.code in API_CODES  # modules defining errors of their own
     assert provider_errors.ProviderError.code in API_CODES
+    assert archive_store.ArchiveStoreError.code in API_CODES
     server_codes = {
         cls.code for cls in _every_subclass(server_errors.RelayError) if cls.__module__.startswith("shared")
     }

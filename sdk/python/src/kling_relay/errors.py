@@ -241,6 +241,12 @@ class TrackingUnavailableError(ServiceUnavailableError):
     default_code = "tracking_unavailable"
 
 
+class StorageUnavailableError(ServiceUnavailableError):
+    """503: the archive's storage could not be reached; retrying later works."""
+
+    default_code = "archive_store_unavailable"
+
+
 # Classes by the API's error code, then by HTTP status for codes this version does not know.
 ERROR_CODES: dict[str, type[APIStatusError]] = {
     cls.default_code: cls
@@ -270,6 +276,7 @@ ERROR_CODES: dict[str, type[APIStatusError]] = {
         ProviderUnavailableError,
         NoProviderAvailableError,
         TrackingUnavailableError,
+        StorageUnavailableError,
     )
     if cls.default_code is not None
 }
