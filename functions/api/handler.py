@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler import CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.models import Server
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.apigw import ErrorBody, base_url, register_error_handlers, tenant_of
+from shared.apigw import ErrorBody, RestResolver, base_url, json_body, register_error_handlers, tenant_of
 from shared.models.common import JOB_ID_PATTERN, JobStatus, ProviderName
 from shared.models.job import JobPage, JobView
 from shared.models.request import JobRequest
@@ -32,6 +32,7 @@ ERRORS: dict[int, OpenAPIResponse] = {
         401: "Missing, unknown or revoked API key",
         404: "No such job (or not yours)",
         409: "Idempotency-Key reused with another body, or the job already finished",
+        415: "The body is not JSON",
         422: "A field is invalid or no provider can honour it",
         502: "The provider rejected the job",
         503: "No provider can take the job now",
@@ -49,7 +50,9 @@ A_PAGE: dict[int, OpenAPIResponse] = {
     200: OpenAPIResponse(description="A page of jobs, newest first", content={"application/json": {"model": JobPage}})
 }
 
-app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(allow_origin="*", max_age=600))
+app = RestResolver(
+    enable_validation=True, cors=CORSConfig(allow_origin="*", max_age=600), json_body_deserializer=json_body
+)
 register_error_handlers(app)
 
 IdempotencyKey = Annotated[

@@ -6,12 +6,23 @@ import hashlib
 import json
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from shared.models.common import AspectRatio, Duration, ProviderChoice, Quality, Url
+from shared.models.text import PROMPT_WHITESPACE, refuse_hidden_characters
 
+# The key pattern admits no control character (pydantic's regex engine reads `$` as the end of the text).
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.:-]+$")]
-MetadataValue = Annotated[str, StringConstraints(max_length=256)]
+MetadataValue = Annotated[str, StringConstraints(max_length=256), AfterValidator(refuse_hidden_characters)]
 
 MAX_PROMPT_CHARS = 2500
 MAX_METADATA_KEYS = 16
@@ -53,6 +64,11 @@ class JobRequest(BaseModel):
         if not any(char.isprintable() and not char.isspace() for char in value):
             raise ValueError("the prompt must contain visible text")
         return value
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _no_hidden_characters(cls, value: str | None) -> str | None:
+        return None if value is None else refuse_hidden_characters(value, allowed=PROMPT_WHITESPACE)
 
     @field_validator("last_frame_url")
     @classmethod

@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,13 +21,12 @@ from pydantic import ValidationError
 from shared import aws
 from shared.errors import BadRequestError, IdempotencyConflictError, NotFoundError, StaleVersionError
 from shared.lifecycle import check_transition
-from shared.models.common import JOB_ID_PATTERN, JobStatus, ProviderName, utcnow
+from shared.models.common import JOB_ID, JobStatus, ProviderName, utcnow
 from shared.models.job import JobRecord
 from shared.repository import schema
 from shared.repository.codec import error_code, from_attributes, model_to_attributes, to_attributes
 
 MAX_PAGE = 100
-_JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -184,7 +182,7 @@ class JobRepository:
     # -- read ----------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord | None:
-        if not _JOB_ID_RE.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             return None
         answer = self.client.get_item(
             TableName=self.table_name,
@@ -318,6 +316,6 @@ def decode_cursor(cursor: str) -> str:
         job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise BadRequestError("cursor is not valid", details={"field": "cursor"}) from exc
-    if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
         raise BadRequestError("cursor is not valid", details={"field": "cursor"})
     return job_id
