@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.config import RelayConfig
+from infra.edge import EdgeProtection
 from infra.lambda_defaults import LambdaDefaults
 from infra.notifications import Notifications
 from infra.observability import Observability
@@ -44,6 +45,8 @@ class KlingRelayStack(cdk.Stack):
             secrets=self.secrets,
             state_machine=self.workflow.state_machine,
         )
+        stage = self.api.rest_api.deployment_stage
+        self.edge = EdgeProtection(self, "Edge", config=config, stage=stage) if config.waf else None
         self.pipeline = Pipeline(
             self,
             "Pipeline",
