@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import jobs_cmd, keys_cmd, local_cmd, providers_cmd
+from cli import jobs_cmd, keys_cmd, local_cmd, maintenance_cmd, providers_cmd
 from cli.deployment import DeploymentNotFound
 from shared.errors import RelayError
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cmd.register(commands)
     jobs_cmd.register(commands)
     local_cmd.register(commands)
+    maintenance_cmd.register(commands)
     return parser
 
 

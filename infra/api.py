@@ -122,6 +122,7 @@ class Api(Construct):
         # as PutItem; DeleteItem frees a claim whose job never reached a provider.
         grants.table_items(function, table, "GetItem", "PutItem", "Query", "DeleteItem")
         grants.owner_index_query(function, table)
+        grants.status_index_query(function, table)
         grants.allow(function, ["states:StartExecution"], [state_machine.state_machine_arn])
         grants.allow(function, ["states:StopExecution"], [grants.executions_arn(state_machine)])
         grants.read_secrets(function, secrets.provider_keys, secrets.signing_key)

@@ -1,4 +1,5 @@
-"""`kling-relay keys create|list|revoke` in-process against a moto deployment, checked with the real authorizer."""
+"""`kling-relay keys ...` and `backfill-status-index` in-process against a moto deployment, checked with the real
+authorizer."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ import pytest
 
 from cli.main import main
 from functions.authorizer import handler as authorizer
+from shared.repository import schema
+from shared.repository.codec import to_attributes
+from shared.repository.jobs import JobRepository
 from shared.repository.keys import KeyRepository
 from shared.runtime import Runtime
 from shared.signing import SigningKeys
 from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import SIGNING_SECRET, Cloud
+from tests.fixtures.jobs import build_job
 from tests.support.events import FakeContext, fixture
 
 DEPLOYMENT = ["--table", TABLE, "--signing-secret", "kling-relay/signing"]
@@ -305,3 +310,20 @@ def test_without_flags_variables_or_stack_outputs_it_says_so(
     assert (code, out) == (2, "")
     assert err.startswith("error: cannot read stack NoSuchStack")
     assert table_items(cloud) == []
+
+
+def test_backfill_status_index_indexes_jobs_stored_before_it(
+    rt: Runtime, jobs: JobRepository, run: Callable[..., tuple[int, str, str]]
+) -> None:
+    job = jobs.create(build_job(tenant_id="acme")).job
+    jobs.client.update_item(
+        TableName=TABLE,
+        Key=to_attributes({schema.PK: schema.job_pk(job.id), schema.SK: schema.JOB_SK}),
+        UpdateExpression="REMOVE #gpk, #gsk",
+        ExpressionAttributeNames={"#gpk": schema.GSI2_PK, "#gsk": schema.GSI2_SK},
+    )
+    assert jobs.list_for_tenant("acme", status=job.status).items == []
+
+    assert run("backfill-status-index", *DEPLOYMENT)[:2] == (0, "jobs indexed by status: 1\n")
+    assert [j.id for j in jobs.list_for_tenant("acme", status=job.status).items] == [job.id]
+    assert run("backfill-status-index", *DEPLOYMENT)[:2] == (0, "jobs indexed by status: 0\n")
