@@ -91,6 +91,9 @@ class RelayConfig(BaseModel):
     api_throttle_burst: int = Field(default=100, ge=1, le=5_000)
     callback_throttle_rate: float = Field(default=20.0, gt=0, le=10_000)
     callback_throttle_burst: int = Field(default=40, ge=1, le=5_000)
+    # Concurrent deliver invocations (each delivers its batch of up to 10 events at once): what webhook delivery
+    # may take of the account's Lambda concurrency however many events wait, so the API always has its share.
+    webhook_concurrency: int = Field(default=10, ge=2, le=1000)
     # How long API Gateway keeps an API key's authorizer answer: a revoked key works this long at most.
     # 0 asks the authorizer (one DynamoDB read) on every request.
     authorizer_cache_seconds: int = Field(default=60, ge=0, le=3600)

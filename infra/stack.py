@@ -31,7 +31,7 @@ class KlingRelayStack(cdk.Stack):
         self.secrets = Secrets(self, "Secrets")
         self.lambdas = LambdaDefaults(self, "Lambda", repo_root=repo_root, log_retention=config.log_retention)
         self.notifications = Notifications(
-            self, "Notifications", lambdas=self.lambdas, storage=self.storage, secrets=self.secrets
+            self, "Notifications", config=config, lambdas=self.lambdas, storage=self.storage, secrets=self.secrets
         )
         self.workflow = Workflow(
             self, "Workflow", config=config, lambdas=self.lambdas, storage=self.storage, secrets=self.secrets
