@@ -98,6 +98,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         if not handled.done:
             raise DeliveryPending(handled.result.value)
 
-    return async_process_partial_response(
-        event=event, record_handler=deliver, processor=AsyncBatchProcessor(event_type=EventType.SQS), context=context
-    )
+    # A batch whose every message is left for later is still an answer, not a function error: Lambda's error
+    # metrics and the poller's error handling are for functions that broke.
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return async_process_partial_response(event=event, record_handler=deliver, processor=processor, context=context)

@@ -5,12 +5,13 @@ local-mode settings (where the provider emulator lives, short waits) are laid ov
 invocation runs on the caller's thread with the function's own runtime installed, one at a time
 per function (handler modules hold per-invocation state, as in a Lambda sandbox), unless the host is
 allowed more (`concurrency`: the deliver function, whose handler keeps no such state, as many as its
-queue mapping's MaximumConcurrency asks, up to a few). The context's remaining time counts down from
+queue mapping's MaximumConcurrency asks). The context's remaining time counts down from
 the function's timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import threading
@@ -22,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
 from local.aws.deploy import StackDeployer
 from local.aws.moto_patches import lambda_invocations_served_by
 from local.aws.template import ACCOUNT_ID, REGION, Template
@@ -29,6 +32,11 @@ from shared.runtime import Runtime, using_runtime
 from shared.settings import ENV_PREFIX, Settings
 
 Handler = Callable[[Any, Any], Any]
+
+# Powertools' event handler keeps the event being resolved on a class (`BaseRouter.current_event`), shared by
+# every resolver in a process. On Lambda each function has processes of its own; here the api and callback
+# functions share this one, so invocations of functions built on a resolver take turns.
+_RESOLVER_TURN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ class FunctionHost:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._counts = threading.Lock()
         self._handler: Handler | None = None
+        self._uses_resolver = False
         self.concurrency = concurrency
         self.invocations = 0
         self.errors = 0
@@ -125,16 +134,20 @@ class FunctionHost:
     def handler(self) -> Handler:
         if self._handler is None:
             module_name, _, attribute = self.spec.handler.rpartition(".")
-            self._handler = getattr(importlib.import_module(module_name), attribute)
+            module = importlib.import_module(module_name)
+            self._uses_resolver = any(isinstance(value, BaseRouter) for value in vars(module).values())
+            self._handler = getattr(module, attribute)
         return self._handler
 
     def invoke(self, event: Any) -> Any:
         """Run the handler; its exception propagates as a function error would."""
-        with self._slots, using_runtime(self.runtime):
+        handler = self.handler
+        turn = _RESOLVER_TURN if self._uses_resolver else contextlib.nullcontext()
+        with self._slots, turn, using_runtime(self.runtime):
             with self._counts:
                 self.invocations += 1
             try:
-                return self.handler(event, LambdaContext(self.spec))
+                return handler(event, LambdaContext(self.spec))
             except Exception:
                 with self._counts:
                     self.errors += 1

@@ -12,8 +12,9 @@ counts as dead-lettered a failed message that has used its last receive.
 Lambda polls a queue with several pollers and invokes the function concurrently, up to the mapping's
 ScalingConfig.MaximumConcurrency; locally a mapping with that setting runs that many pollers (at most
 LOCAL_MAX_CONCURRENCY), each invoking on its own, so one slow batch does not hold the next one back. Without
-it, one poller. An invocation that outlives the function's timeout is a failed one, as when Lambda stops it:
-nothing of its batch is deleted, whatever the handler answered once it finished.
+it, one poller (Lambda would scale further; local mode keeps the order simple where nothing needs more).
+An invocation that outlives the function's timeout is a failed one, as when Lambda stops it: nothing of its
+batch is deleted, whatever the handler answered once it finished.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from local.aws.eventsources.records import queue_event_record
 RECEIVE_MAX = 10
 LONG_POLL_SECONDS = 1
 DELETE_BATCH_MAX = 10
-LOCAL_MAX_CONCURRENCY = 4
+LOCAL_MAX_CONCURRENCY = 10
 
 
 def filter_view(record: dict[str, Any]) -> dict[str, Any]:

@@ -360,9 +360,18 @@ class BlockingHost(RecordingHost):
 
 def test_with_maximum_concurrency_a_held_batch_does_not_hold_back_the_next(queue: Queue) -> None:
     host = BlockingHost()
-    props = properties(queue, BatchSize=1, ScalingConfig={"MaximumConcurrency": 10})
+    props = properties(queue, BatchSize=1, ScalingConfig={"MaximumConcurrency": 3})
     with running(props, host) as (mapping, sources):
-        assert mapping.concurrency == LOCAL_MAX_CONCURRENCY  # 10 asked; a few are enough locally
+        assert mapping.concurrency == 3
+        assert (
+            QueueMapping(
+                "Many",
+                parse_mapping("Many", properties(queue, ScalingConfig={"MaximumConcurrency": 500})),
+                host,
+                boto3.client,
+            ).concurrency
+            == LOCAL_MAX_CONCURRENCY
+        )
         send(queue, "hold")
         wait_until(lambda: host.running == 1)
         send(queue, "next")

@@ -81,3 +81,32 @@ def test_the_contexts_remaining_time_counts_down_from_the_timeout() -> None:
     time.sleep(0.05)
     assert 29_000 < first <= 30_000
     assert context.get_remaining_time_in_millis() < first
+
+
+def test_functions_built_on_an_event_resolver_take_turns(handler_module: types.SimpleNamespace) -> None:
+    """Powertools keeps the event being resolved on a class: two such functions in one process must not overlap
+    (the api function would read the callback function's event)."""
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    sys.modules[MODULE].app = APIGatewayRestResolver()  # type: ignore[attr-defined]
+    first, second = host(), host()
+    threads = [threading.Thread(target=made.invoke, args=({},)) for made in (first, second)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    handler_module.release.set()
+    for thread in threads:
+        thread.join(10)
+    assert handler_module.most == 1
+
+
+def test_other_functions_run_side_by_side(handler_module: types.SimpleNamespace) -> None:
+    first, second = host(), host()
+    threads = [threading.Thread(target=made.invoke, args=({},)) for made in (first, second)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    handler_module.release.set()
+    for thread in threads:
+        thread.join(10)
+    assert handler_module.most == 2
