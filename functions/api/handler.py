@@ -33,6 +33,7 @@ ERRORS: dict[int, OpenAPIResponse] = {
         404: "No such job (or not yours)",
         409: "Idempotency-Key reused with another body, or the job already finished",
         415: "The body is not JSON",
+        429: "Too many requests: the route's throttle, or the web application firewall's limit per address",
         422: "A field is invalid or no provider can honour it",
         502: "The provider rejected the job",
         503: "No provider can take the job now",
