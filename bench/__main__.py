@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bench.common import Report, machine
 
-NAMES = ("cold_start", "archive", "latency", "cost", "load")
+NAMES = ("cold_start", "archive", "latency", "cost", "load", "status_list")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -50,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench import cost
 
             report = cost.run(args.quick, load)
+        elif name == "status_list":
+            from bench import status_list
+
+            report = status_list.run(args.quick)
         else:
             from bench import reliability_load
 

@@ -1,9 +1,15 @@
-"""`kling-relay keys create|list|revoke`: API keys and tenants' webhook secrets."""
+"""`kling-relay keys create|list|revoke|rotate-webhook-secret`: API keys and tenants' webhook secrets.
+
+An API key is never taken on the command line: argv stays in shell history and is visible to every user of
+the machine (`ps`), so `revoke` reads the key from a file or stdin.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -72,15 +78,59 @@ def list_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+KEY_ON_ARGV = (
+    "the API key is not taken on the command line (shell history and the process list would keep it): "
+    "use --key-file FILE, or --key-file - to read it from stdin"
+)
+# An API key is 46 characters; a file or pipe much larger than that is not a key file.
+MAX_KEY_FILE_BYTES = 4096
+
+
+def read_key(source: str) -> str:
+    """The one key in a file (or stdin for `-`), surrounding whitespace removed."""
+    if source == "-":
+        text = sys.stdin.read(MAX_KEY_FILE_BYTES + 1)
+    else:
+        try:
+            with Path(source).open(encoding="utf-8") as handle:
+                text = handle.read(MAX_KEY_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SystemExit(f"cannot read {source}: {exc.strerror}") from None
+    key = text.strip()
+    if not key or len(text) > MAX_KEY_FILE_BYTES or any(char.isspace() for char in key):
+        raise SystemExit(f"{'stdin' if source == '-' else source} does not hold exactly one API key")
+    return key
+
+
 def revoke(args: argparse.Namespace) -> int:
-    repo, _ = _repo(args)
-    if args.key:
-        repo.revoke(api_key=args.key)
+    if args.key is not None:
+        raise SystemExit(KEY_ON_ARGV)
+    if args.key_file is not None:
+        key = read_key(args.key_file)
+        repo, _ = _repo(args)
+        repo.revoke(api_key=key)
     elif args.tenant and args.key_id:
+        repo, _ = _repo(args)
         repo.revoke(tenant_id=args.tenant, key_id=args.key_id)
     else:
-        raise SystemExit("give --key, or --tenant with --key-id")
+        raise SystemExit("give --key-file (a file, or - for stdin), or --tenant with --key-id")
     print("revoked")
+    return 0
+
+
+def rotate_webhook_secret(args: argparse.Namespace) -> int:
+    """A new webhook secret for the tenant: every delivery from now on is signed with it, and only with it."""
+    repo, found = _repo(args)
+    signing: SigningKeys = SecretStore("", found.signing_secret_name).signing_keys()
+    tenant = repo.rotate_webhook_secret(args.tenant)
+    secret = signing.tenant_webhook_secret(args.tenant, tenant.webhook_secret_version)
+    if args.json:
+        print(json.dumps({"tenant": args.tenant, "version": tenant.webhook_secret_version, "webhook_secret": secret}))
+    else:
+        print(f"tenant:          {args.tenant}")
+        print(f"version:         {tenant.webhook_secret_version}")
+        print(f"webhook secret:  {secret}")
+        print("\nDeliveries from now on are signed with this secret only; update the app's verifier now.")
     return 0
 
 
@@ -94,10 +144,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listed.add_argument("--tenant", required=True, type=tenant_id)
     listed.add_argument("--json", action="store_true")
     listed.set_defaults(run=list_keys)
-    gone = keys.add_parser("revoke", help="revoke a key")
-    gone.add_argument("--key", help="the API key itself")
+    gone = keys.add_parser("revoke", help="revoke a key (refused by the API within the authorizer cache TTL)")
+    gone.add_argument("--key-file", metavar="FILE", help="a file holding the API key, or - to read it from stdin")
+    gone.add_argument("--key", help=argparse.SUPPRESS)  # only to say why it is refused
     gone.add_argument("--tenant", type=tenant_id)
-    gone.add_argument("--key-id")
+    gone.add_argument("--key-id", help="the key id `keys list` shows (not secret)")
     gone.set_defaults(run=revoke)
-    for parser in (made, listed, gone):
+    rotated = keys.add_parser(
+        "rotate-webhook-secret", help="give a tenant a new webhook signing secret (the old one stops at once)"
+    )
+    rotated.add_argument("--tenant", required=True, type=tenant_id)
+    rotated.add_argument("--json", action="store_true")
+    rotated.set_defaults(run=rotate_webhook_secret)
+    for parser in (made, listed, gone, rotated):
         deployment.add_arguments(parser)

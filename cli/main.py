@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import jobs_cmd, keys_cmd, local_cmd, probe_cmd, providers_cmd
+from cli import jobs_cmd, keys_cmd, local_cmd, maintenance_cmd, probe_cmd, providers_cmd
 from cli.deployment import DeploymentNotFound
 from shared.errors import RelayError
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_cmd.register(commands)
     local_cmd.register(commands)
     probe_cmd.register(commands)
+    maintenance_cmd.register(commands)
     return parser
 
 

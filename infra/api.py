@@ -21,8 +21,8 @@ from shared.apigw import CORS_REQUEST_HEADERS
 from shared.settings import env_name
 
 STAGE_NAME = "v1"
-AUTHORIZER_CACHE = cdk.Duration.seconds(60)
 PUBLIC_GET_PATHS = ("providers", "openapi.json")
+CALLBACK_PATH = "/callbacks/{provider}/{job_id}"
 
 # Errors API Gateway answers itself, in the same {"error": {...}} shape our functions use.
 # $context.error.messageString is API Gateway's own message, already a quoted JSON string.
@@ -97,7 +97,7 @@ class Api(Construct):
             lambdas.entry_point(f) for f in (self.api_function, self.authorizer_function, self.callback_function)
         )
         self.rest_api = self._rest_api(config)
-        self._routes()
+        self._routes(config)
         self._acknowledge(config)
 
     def _api_function(
@@ -134,6 +134,7 @@ class Api(Construct):
         # as PutItem; DeleteItem frees a claim whose job never reached a provider.
         grants.table_items(function, table, "GetItem", "PutItem", "Query", "DeleteItem")
         grants.owner_index_query(function, table)
+        grants.status_index_query(function, table)
         grants.allow(function, ["states:StartExecution"], [state_machine.state_machine_arn])
         grants.allow(function, ["states:StopExecution"], [grants.executions_arn(state_machine)])
         grants.read_secrets(function, secrets.provider_keys, secrets.signing_key)
@@ -214,6 +215,16 @@ class Api(Construct):
                 tracing_enabled=True,
                 throttling_rate_limit=config.api_throttle_rate,
                 throttling_burst_limit=config.api_throttle_burst,
+                # Each method has its own bucket at the stage's rate; the callback route's is lower.
+                method_options={
+                    f"{CALLBACK_PATH}/POST": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=config.callback_throttle_rate,
+                        throttling_burst_limit=config.callback_throttle_burst,
+                        # A method's own settings replace the stage's for that method: repeat what stays the same.
+                        logging_level=apigw.MethodLoggingLevel.ERROR,
+                        data_trace_enabled=False,
+                    )
+                },
             ),
             # Every resource (and any added later) answers the console's preflight; None without a console.
             default_cors_preflight_options=self._console_cors(),
@@ -241,7 +252,7 @@ class Api(Construct):
         api.node.try_remove_child("Endpoint")
         return api
 
-    def _routes(self) -> None:
+    def _routes(self, config: RelayConfig) -> None:
         api = self.rest_api
         validator = api.add_request_validator("Validator", validate_request_body=True, validate_request_parameters=True)
         json_object = api.add_model(
@@ -256,7 +267,7 @@ class Api(Construct):
             "KeyAuthorizer",
             handler=self.authorizer_entry,
             identity_sources=[apigw.IdentitySource.header("Authorization")],
-            results_cache_ttl=AUTHORIZER_CACHE,
+            results_cache_ttl=cdk.Duration.seconds(config.authorizer_cache_seconds),
         )
 
         def authorized(
@@ -348,9 +359,10 @@ class Api(Construct):
             "there are no end users to sign in through Cognito. The few routes without any authorizer carry "
             "their own APIG4 acknowledgment.",
         )
-        acknowledge(
-            self.rest_api,
-            "AwsSolutions-APIG3",
-            "A WAF web ACL costs a fixed monthly fee plus per-request charges; the API is protected by the "
-            "API-key authorizer, stage throttling, request validation and per-job callback tokens instead.",
-        )
+        if not config.waf:
+            acknowledge(
+                self.rest_api,
+                "AwsSolutions-APIG3",
+                "The operator turned the web ACL off (relay:waf=false); the API keeps the API-key authorizer, "
+                "per-method throttling, request validation and per-job callback tokens.",
+            )

@@ -85,8 +85,23 @@ class RelayConfig(BaseModel):
     video_expiry_days: int = Field(default=0, ge=0, le=36_500)
     max_video_bytes: Annotated[int, _setting("max_video_bytes")]
     log_retention_days: int = 30
+    # API Gateway applies the stage's throttle to each method separately; the callback route has its own, lower
+    # budget, so junk callbacks are refused there and spend nothing of what the apps' routes may use.
     api_throttle_rate: float = Field(default=50.0, gt=0, le=10_000)
     api_throttle_burst: int = Field(default=100, ge=1, le=5_000)
+    callback_throttle_rate: float = Field(default=20.0, gt=0, le=10_000)
+    callback_throttle_burst: int = Field(default=40, ge=1, le=5_000)
+    # Concurrent deliver invocations (each delivers its batch of up to 10 events at once): what webhook delivery
+    # may take of the account's Lambda concurrency however many events wait, so the API always has its share.
+    webhook_concurrency: int = Field(default=10, ge=2, le=1000)
+    # How long API Gateway keeps an API key's authorizer answer: a revoked key works this long at most.
+    # 0 asks the authorizer (one DynamoDB read) on every request.
+    authorizer_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    # A WAFv2 web ACL on the stage: per-IP rate limits (a tighter one on callbacks) and AWS managed rules.
+    waf: bool = True
+    # Requests per source IP in any 5 minutes before WAF blocks that IP (AWS's minimum is 10).
+    waf_ip_limit: int = Field(default=6000, ge=10, le=2_000_000_000)
+    waf_callback_ip_limit: int = Field(default=1500, ge=10, le=2_000_000_000)
     # API Gateway logs to CloudWatch only with a region-wide role; turn off if the account already has one.
     api_cloudwatch_role: bool = True
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -34,6 +34,10 @@ def owner_index_query(function: lambda_.Function, table: dynamodb.ITable) -> Non
     allow(function, ["dynamodb:Query"], [f"{table.table_arn}/index/{schema.GSI1}"])
 
 
+def status_index_query(function: lambda_.Function, table: dynamodb.ITable) -> None:
+    allow(function, ["dynamodb:Query"], [f"{table.table_arn}/index/{schema.GSI2}"])
+
+
 def read_secrets(function: lambda_.Function, *secrets: secretsmanager.ISecret) -> None:
     allow(function, ["secretsmanager:GetSecretValue"], [secret.secret_arn for secret in secrets])
 

@@ -11,18 +11,30 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import grants
+from infra.config import RelayConfig
 from infra.lambda_defaults import FunctionSpec, LambdaDefaults, settings_environment
 from infra.queues import dead_letter_queue
 from infra.secrets import Secrets
 from infra.storage import Storage
-from shared.webhooks.retry import MAX_DELIVERY_ATTEMPTS, RETRY_DELAYS_SECONDS
+from shared.settings import MAX_WEBHOOK_DEADLINE_SECONDS
+from shared.webhooks.retry import (
+    ANSWER_SECONDS,
+    BOOKKEEPING_SECONDS,
+    DELIVERY_RETENTION_SECONDS,
+    MAX_DELIVERY_ATTEMPTS,
+)
 
 # Message attribute the notify function sets to "true" when the job has a webhook_url.
 HAS_WEBHOOK_ATTRIBUTE = "has_webhook"
+# A batch's deliveries run at the same time, each ending by its deadline (at most the settings' bound), then
+# the breaker and queue bookkeeping: the function always answers well within its timeout, so a batch never times
+# out and comes back whole (with what it had delivered) after the visibility timeout.
+DELIVER_BATCH_SIZE = 10
 DELIVER_TIMEOUT_SECONDS = 30
-# A message is retried on the schedule in shared.webhooks.retry; it must outlive all of it (~27.6 hours),
-# plus the attempts themselves.
-DELIVERY_RETENTION = cdk.Duration.seconds(sum(RETRY_DELAYS_SECONDS) + 2 * 3600)
+assert MAX_WEBHOOK_DEADLINE_SECONDS + BOOKKEEPING_SECONDS + ANSWER_SECONDS < DELIVER_TIMEOUT_SECONDS
+# A message is retried on the schedule in shared.webhooks.retry; it must outlive all of it (~27.6 hours), a
+# paused endpoint's longest pause, and the attempts themselves.
+DELIVERY_RETENTION = cdk.Duration.seconds(DELIVERY_RETENTION_SECONDS)
 
 
 class Notifications(Construct):
@@ -31,6 +43,7 @@ class Notifications(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        config: RelayConfig,
         lambdas: LambdaDefaults,
         storage: Storage,
         secrets: Secrets,
@@ -55,8 +68,8 @@ class Notifications(Construct):
             "Deliveries",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            # At least six times the function timeout, as Lambda advises for SQS event sources; the deliver
-            # function sets each retry's own delay with ChangeMessageVisibility.
+            # At least six times the function timeout, as Lambda advises for SQS event sources (a throttled batch
+            # is retried within it); the deliver function sets each retry's own delay with ChangeMessageVisibility.
             visibility_timeout=cdk.Duration.seconds(DELIVER_TIMEOUT_SECONDS * 6),
             retention_period=DELIVERY_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(
@@ -78,7 +91,7 @@ class Notifications(Construct):
             "DeliverFunction",
             FunctionSpec(
                 name="deliver",
-                description="POSTs a job event to the app's webhook, signed; retries on the delivery schedule",
+                description="POSTs job events to apps' webhooks, signed, within a deadline; retries; endpoint breakers",
                 memory_mb=256,
                 timeout=cdk.Duration.seconds(DELIVER_TIMEOUT_SECONDS),
                 environment=settings_environment(
@@ -86,7 +99,9 @@ class Notifications(Construct):
                 ),
             ),
         )
-        grants.table_items(self.deliver_function, table, "GetItem")
+        # GetItem: the tenant (webhook secret version) and the endpoint's breaker; UpdateItem and DeleteItem: the
+        # breaker's state only.
+        grants.table_items(self.deliver_function, table, "GetItem", "UpdateItem", "DeleteItem")
         grants.read_secrets(self.deliver_function, secrets.signing_key)
         # The event source mapping adds the receive/delete/attributes permissions it polls with; the function
         # itself only changes a failed message's visibility to schedule its retry.
@@ -94,8 +109,9 @@ class Notifications(Construct):
         self.deliver_function.add_event_source(
             sources.SqsEventSource(
                 self.deliveries,
-                batch_size=10,  # no batching window: a webhook goes out as soon as its message is queued
+                batch_size=DELIVER_BATCH_SIZE,  # no batching window: a webhook goes out as soon as it is queued
                 report_batch_item_failures=True,
+                max_concurrency=config.webhook_concurrency,
             )
         )
 

@@ -1,4 +1,5 @@
-"""Alarms on what needs a person: dead letters, job failure rate, rejected callbacks, throttling, a dead poller.
+"""Alarms on what needs a person: dead letters, job failure rate, rejected callbacks, paused webhook endpoints,
+throttling, a dead poller.
 
 Custom metrics come from the functions (Powertools EMF, namespace `KlingRelay`, dimension service=kling-relay).
 Every alarm notifies the alarms topic, which can mail an operator (context `relay:alarm_email`).
@@ -95,6 +96,16 @@ class Observability(Construct):
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
 
+        self._alarm(
+            "WebhookEndpointsPaused",
+            "A tenant's webhook endpoint failed many deliveries in a row and its circuit breaker paused it: its "
+            "events wait on the queue (other tenants' are not affected). The deliver function's log names the "
+            "tenant and the reason; tell the tenant if it persists.",
+            relay_metric("WebhookEndpointsPaused", SHORT_PERIOD),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        )
+
         lambda_throttles = {
             f"fn{i}": function.metric_throttles(statistic="Sum", period=SHORT_PERIOD)
             for i, function in enumerate(functions)
@@ -112,7 +123,7 @@ class Observability(Construct):
         )
 
         table_throttles: dict[str, cloudwatch.IMetric] = {}
-        for prefix, index in (("table", None), ("index", schema.GSI1)):
+        for prefix, index in (("table", None), ("index", schema.GSI1), ("statusIndex", schema.GSI2)):
             for kind in ("Read", "Write"):
                 dimensions = {"TableName": table.table_name}
                 if index:
@@ -126,7 +137,7 @@ class Observability(Construct):
                 )
         self._alarm(
             "TableThrottles",
-            "DynamoDB throttled reads or writes on the jobs table or its owner index.",
+            "DynamoDB throttled reads or writes on the jobs table or one of its indexes.",
             cloudwatch.MathExpression(
                 expression=_fill_sum(table_throttles),
                 using_metrics=table_throttles,

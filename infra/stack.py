@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.api import Api
 from infra.config import RelayConfig
 from infra.console import Console
+from infra.edge import EdgeProtection
 from infra.lambda_defaults import LambdaDefaults
 from infra.notifications import Notifications
 from infra.observability import Observability
@@ -33,7 +34,7 @@ class KlingRelayStack(cdk.Stack):
             self, "Lambda", repo_root=repo_root, log_retention=config.log_retention, snapstart=config.snapstart
         )
         self.notifications = Notifications(
-            self, "Notifications", lambdas=self.lambdas, storage=self.storage, secrets=self.secrets
+            self, "Notifications", config=config, lambdas=self.lambdas, storage=self.storage, secrets=self.secrets
         )
         self.workflow = Workflow(
             self, "Workflow", config=config, lambdas=self.lambdas, storage=self.storage, secrets=self.secrets
@@ -51,6 +52,8 @@ class KlingRelayStack(cdk.Stack):
         )
         if self.console:
             self.console.publish(self.api.rest_api, repo_root, config.log_retention)
+        stage = self.api.rest_api.deployment_stage
+        self.edge = EdgeProtection(self, "Edge", config=config, stage=stage) if config.waf else None
         self.pipeline = Pipeline(
             self,
             "Pipeline",

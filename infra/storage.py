@@ -46,6 +46,12 @@ class Storage(Construct):
             sort_key=dynamodb.Attribute(name=schema.GSI1_SK, type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.ALL,
         )
+        table.add_global_secondary_index(
+            index_name=schema.GSI2,
+            partition_key=dynamodb.Attribute(name=schema.GSI2_PK, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=schema.GSI2_SK, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
         return table
 
     def _access_log_bucket(self, config: RelayConfig) -> s3.Bucket:

@@ -20,7 +20,7 @@ from infra.console import CONSOLE_DIR
 from local.aws.apigateway import ApiGatewayAdapter
 from local.aws.cloudfront import ConsoleDistribution, policy_headers
 from local.aws.deploy import StackDeployer
-from local.aws.eventsources import EventSources
+from local.aws.eventsources import EventSources, QueueMapping
 from local.aws.lambdas import FunctionHost, FunctionRegistry, deployed_functions
 from local.aws.moto_server import AwsEmulator
 from local.aws.step_functions import install_state_machines
@@ -98,6 +98,10 @@ class LocalSystem:
         self._moto_invocations = self.functions.serving_moto_invocations()
         self._moto_invocations.__enter__()
         self.events = EventSources.from_template(template, deployer.resolve, self.functions, self.aws.clients)
+        for mapping in self.events.mappings:
+            if isinstance(mapping, QueueMapping) and mapping.concurrency > 1:
+                # As Lambda runs a queue's batches side by side, up to the mapping's MaximumConcurrency.
+                self.functions.resolve(mapping.properties.function_name).allow_concurrency(mapping.concurrency)
         self.events.start()
         self.outputs = deployer.outputs({"ApiUrl": api_url})
         return self

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from shared.errors import ConfigurationError, ProviderUnavailableError, RelayError, UnauthorizedError
+from shared.errors import (
+    BadRequestError,
+    ConfigurationError,
+    ProviderUnavailableError,
+    RelayError,
+    UnauthorizedError,
+)
 from shared.models.common import TenantId
 from shared.observability import logger
 from shared.settings import Settings
@@ -29,6 +42,19 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class RestResolver(APIGatewayRestResolver):
+    """Powertools' REST resolver with routes matched against the whole path.
+
+    Its routes end in `$`, which Python also matches before a trailing newline, so `/jobs/<id>%0A` would reach
+    the route with the newline cut off the id. `\\Z` matches only at the very end.
+    """
+
+    @staticmethod
+    def _compile_regex(rule: str, base_regex: str = "") -> re.Pattern[str]:
+        compiled: re.Pattern[str] = ApiGatewayResolver._compile_regex(rule, r"^{}/*\Z")
+        return compiled
+
+
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> Response[Any]:
@@ -39,6 +65,29 @@ def error_response(
         body=body.model_dump_json(exclude_none=True),
         headers=headers,
     )
+
+
+def json_body(text: str) -> Any:
+    """A request body parsed as JSON. Nesting past the interpreter's recursion limit and integers past its
+    digit limit are malformed requests (400), not faults: `json.loads` raises RecursionError and a plain
+    ValueError for them, which the event handler would let escape as a 500."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise  # the event handler answers it as invalid JSON
+    except RecursionError:
+        raise BadRequestError(
+            "the body is nested too deeply",
+            details=[{"field": "body", "type": "json_too_deep", "message": "JSON nesting is too deep"}],
+        ) from None
+    except ValueError:
+        limit = sys.get_int_max_str_digits()
+        raise BadRequestError(
+            "the body holds a number with too many digits",
+            details=[
+                {"field": "body", "type": "json_number_too_long", "message": f"integers have at most {limit} digits"}
+            ],
+        ) from None
 
 
 def _validation_details(errors: Any) -> list[dict[str, str]]:
@@ -62,6 +111,18 @@ def _invalid(exc: RequestValidationError) -> Response[Any]:
     return error_response(422, "validation_error", f"invalid request: {fields}", details)
 
 
+def _unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+    return error_response(
+        415,
+        "unsupported_media_type",
+        "the body must be JSON (Content-Type: application/json)",
+        [
+            {"field": "body", "type": "unsupported_content_type", "message": str(error.get("msg"))}
+            for error in exc.errors()
+        ],
+    )
+
+
 def _relay(exc: RelayError) -> Response[Any]:
     if isinstance(exc, ConfigurationError):
         logger.error("configuration problem", reason=exc.message)
@@ -79,6 +140,7 @@ def _not_found(exc: Exception) -> Response[Any]:
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     """Every error leaves in `{"error": {"code", "message", "details"}}` with its status code."""
     app.exception_handler(RequestValidationError)(_invalid)
+    app.exception_handler(RequestUnsupportedContentType)(_unsupported_media_type)
     app.exception_handler(RelayError)(_relay)
     app.not_found(_not_found)
 

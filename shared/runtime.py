@@ -114,15 +114,21 @@ class Runtime:
         timeout = httpx.Timeout(self.settings.provider_read_timeout, connect=self.settings.provider_connect_timeout)
         return httpx.Client(timeout=timeout, trust_env=False, headers={"User-Agent": USER_AGENT})
 
-    def outbound_http(self, *, timeout: float, follow_redirects: bool) -> httpx.Client:
-        """A client for app webhooks and result downloads: only addresses the URL guard allows."""
+    def outbound_http(
+        self, *, timeout: float, follow_redirects: bool, deadline_seconds: float | None = None
+    ) -> httpx.Client:
+        """A client for app webhooks and result downloads: only addresses the URL guard allows; with
+        `deadline_seconds`, everything it does ends by then (see `guarded_http_client`)."""
         import httpx
 
         from shared.urlguard import guarded_http_client
 
         trace_http()
         return guarded_http_client(
-            self.url_guard, timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=follow_redirects
+            self.url_guard,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            follow_redirects=follow_redirects,
+            deadline_seconds=deadline_seconds,
         )
 
     def provider(self, name: ProviderName, credentials: ProviderCredentials | None = None) -> Provider:

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
 
 ENV_PREFIX = "KR_"
+# The deliver function's timeout leaves room for a delivery this long at most (infra/notifications.py).
+MAX_WEBHOOK_DEADLINE_SECONDS = 15.0
 
 
 class ProviderEndpoint(BaseModel):
@@ -84,6 +86,10 @@ class Settings(BaseSettings):
     archive_parts_in_flight: int = Field(default=4, ge=1, le=16)
     download_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     presign_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86_400)
+
+    # Webhooks: one delivery (connect, TLS, request, response headers) ends by this deadline, whatever the
+    # endpoint does; the deliver function's timeout leaves room for it and the bookkeeping around it.
+    webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=MAX_WEBHOOK_DEADLINE_SECONDS)
 
     # Security
     kie_signature_window_seconds: int = Field(default=300, ge=30, le=3600)

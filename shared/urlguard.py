@@ -3,6 +3,10 @@
 Checked twice: when a URL is accepted (scheme, host, resolved addresses) and again at connect time
 by `guarded_http_client`, whose network backend resolves, checks and connects to the checked
 address itself, so DNS rebinding and redirects cannot reach a private address.
+
+The same backend can hold a client to a total deadline: httpx's timeouts bound each connect, read and
+write, so a server sending a byte every few seconds keeps a request open for ever; with a deadline every
+socket operation is given only what is left of it (connect, TLS handshake, headers and body together).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import functools
 import ipaddress
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,12 +129,70 @@ class UrlGuard:
         return candidates
 
 
+class DeadlineExceeded(httpcore.ReadTimeout):
+    """The client's total deadline passed (httpx reports it as a ReadTimeout, a TimeoutException)."""
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def timeout(self, requested: float | None) -> float:
+        """What a socket operation may take: its own timeout, cut to what is left of the deadline."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"the {self.seconds:g} s deadline passed")
+        return left if requested is None else min(requested, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def _bounded(self, requested: float | None) -> tuple[float, bool]:
+        timeout = self._deadline.timeout(requested)
+        return timeout, requested is None or timeout < requested
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        bounded, by_deadline = self._bounded(timeout)
+        try:
+            return self._inner.read(max_bytes, bounded)
+        except httpcore.ReadTimeout as exc:
+            if by_deadline:
+                raise DeadlineExceeded(f"the {self._deadline.seconds:g} s deadline passed") from exc
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        bounded, by_deadline = self._bounded(timeout)
+        try:
+            self._inner.write(buffer, bounded)
+        except httpcore.WriteTimeout as exc:
+            if by_deadline:
+                raise DeadlineExceeded(f"the {self._deadline.seconds:g} s deadline passed") from exc
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, self._deadline.timeout(timeout))
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 class _GuardedBackend(httpcore.NetworkBackend):
     """Resolves and checks every host at connect time, then connects to the checked address."""
 
-    def __init__(self, guard: UrlGuard) -> None:
+    def __init__(self, guard: UrlGuard, deadline: _Deadline | None = None) -> None:
         self._guard = guard
         self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
 
     def connect_tcp(
         self,
@@ -144,10 +207,13 @@ class _GuardedBackend(httpcore.NetworkBackend):
         addresses = self._guard.addresses(host, port, field="url", url=f"{host}:{port}")
         last: Exception | None = None
         for address in addresses:
+            bounded = timeout if self._deadline is None else self._deadline.timeout(timeout)
             try:
-                return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                stream = self._inner.connect_tcp(address, port, bounded, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
+                continue
+            return stream if self._deadline is None else _DeadlineStream(stream, self._deadline)
         raise httpcore.ConnectError(f"could not connect to {host}:{port}") from last
 
     def connect_unix_socket(
@@ -168,8 +234,15 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def guarded_http_client(guard: UrlGuard, *, timeout: httpx.Timeout, follow_redirects: bool) -> httpx.Client:
-    """An httpx client that cannot reach a refused address, even through DNS tricks or redirects."""
+def guarded_http_client(
+    guard: UrlGuard, *, timeout: httpx.Timeout, follow_redirects: bool, deadline_seconds: float | None = None
+) -> httpx.Client:
+    """An httpx client that cannot reach a refused address, even through DNS tricks or redirects.
+
+    With `deadline_seconds`, everything the client does from now on (each connect, TLS handshake, read and
+    write, redirects included) ends by then: a request still running fails with `httpx.ReadTimeout` whose
+    cause is `DeadlineExceeded`. Make one client per request to give each request its own deadline.
+    """
 
     def check_each_request(request: httpx.Request) -> None:
         guard.check(str(request.url), field="url", resolve=False)
@@ -177,7 +250,10 @@ def guarded_http_client(guard: UrlGuard, *, timeout: httpx.Timeout, follow_redir
     tls = tls_context()
     transport = httpx.HTTPTransport(verify=tls, retries=0)
     # httpx has no public hook for the connect step; its pool is swapped for one with our backend.
-    transport._pool = httpcore.ConnectionPool(ssl_context=tls, network_backend=_GuardedBackend(guard), retries=0)
+    deadline = _Deadline(deadline_seconds) if deadline_seconds is not None else None
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=tls, network_backend=_GuardedBackend(guard, deadline), retries=0
+    )
     return httpx.Client(
         transport=transport,
         timeout=timeout,

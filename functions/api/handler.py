@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.apigw import ErrorBody, SettingsCors, base_url, register_error_handlers, tenant_of
+from shared.apigw import ErrorBody, RestResolver, SettingsCors, base_url, json_body, register_error_handlers, tenant_of
 from shared.models.common import JOB_ID_PATTERN, JobStatus, ProviderName
 from shared.models.job import JobPage, JobView
 from shared.models.request import JobRequest
@@ -31,6 +31,8 @@ ERRORS: dict[int, OpenAPIResponse] = {
         401: "Missing, unknown or revoked API key",
         404: "No such job (or not yours)",
         409: "Idempotency-Key reused with another body, or the job already finished",
+        415: "The body is not JSON",
+        429: "Too many requests: the route's throttle, or the web application firewall's limit per address",
         422: "A field is invalid or no provider can honour it",
         502: "The provider rejected the job",
         503: "No provider can take the job now",
@@ -49,7 +51,9 @@ A_PAGE: dict[int, OpenAPIResponse] = {
 }
 
 # CORS for the console's origin when the deployment has one (`*` otherwise), from this invocation's settings.
-app = APIGatewayRestResolver(enable_validation=True, cors=SettingsCors(lambda: get_runtime().settings))
+app = RestResolver(
+    enable_validation=True, cors=SettingsCors(lambda: get_runtime().settings), json_body_deserializer=json_body
+)
 register_error_handlers(app)
 
 IdempotencyKey = Annotated[

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.apigw import body_bytes, error_response, register_error_handlers
+from shared.apigw import RestResolver, body_bytes, error_response, json_body, register_error_handlers
 from shared.errors import CallbackRejectedError
 from shared.observability import logger, metrics, tracer
 from shared.runtime import get_runtime
 from shared.services.callbacks import CallbackResult, handle_callback
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = RestResolver(enable_validation=True, json_body_deserializer=json_body)
 register_error_handlers(app)
 
 

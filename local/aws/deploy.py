@@ -82,12 +82,15 @@ class StackDeployer:
 
         API Gateway (and permissions naming the API) is served by the local HTTP adapter. Event-source
         mappings are driven by the local event-source drivers: moto's own copies would push records to
-        functions through Docker and empty the table's stream as they went.
+        functions through Docker and empty the table's stream as they went. The WAF web ACL is not
+        emulated: local requests come from loopback, where per-IP limits and managed rules say nothing.
         """
         resources = self.template.resources
+        waf = {name for name, r in resources.items() if r["Type"].startswith("AWS::WAFv2::")}
         api = {name for name, r in resources.items() if r["Type"].startswith("AWS::ApiGateway::")}
-        api |= {name for name, r in resources.items() if references(r.get("Properties", {})) & api}
+        api |= {name for name, r in resources.items() if references(r.get("Properties", {})) & api} - waf
         served = dict.fromkeys(api, "served by the local HTTP adapter")
+        served.update(dict.fromkeys(waf, "not emulated (WAF)"))
         for name, resource in resources.items():
             if resource["Type"] == "AWS::Lambda::EventSourceMapping":
                 served[name] = "driven by the local event-source drivers"

@@ -3,20 +3,27 @@
 Each deployed function keeps its handler string and environment (as the template resolved them);
 local-mode settings (where the provider emulator lives, short waits) are laid over that. An
 invocation runs on the caller's thread with the function's own runtime installed, one at a time
-per function (handler modules hold per-invocation state, as in a Lambda sandbox).
+per function (handler modules hold per-invocation state, as in a Lambda sandbox), unless the host is
+allowed more (`concurrency`: the deliver function, whose handler keeps no such state, as many as its
+queue mapping's MaximumConcurrency asks). The context's remaining time counts down from
+the function's timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from local.aws.deploy import StackDeployer
 from local.aws.moto_patches import lambda_invocations_served_by
@@ -26,6 +33,11 @@ from shared.runtime import Runtime, using_runtime
 from shared.settings import ENV_PREFIX, Settings
 
 Handler = Callable[[Any, Any], Any]
+
+# Powertools' event handler keeps the event being resolved on a class (`BaseRouter.current_event`), shared by
+# every resolver in a process. On Lambda each function has processes of its own; here the api and callback
+# functions share this one, so invocations of functions built on a resolver take turns.
+_RESOLVER_TURN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -56,10 +68,10 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{spec.name}"
         self.log_stream_name = "local"
-        self._timeout_ms = spec.timeout * 1000
+        self._ends = time.monotonic() + spec.timeout
 
     def get_remaining_time_in_millis(self) -> int:
-        return self._timeout_ms
+        return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
 def deployed_functions(template: Template, deployer: StackDeployer) -> list[DeployedFunction]:
@@ -97,30 +109,51 @@ class Invocation:
 
 
 class FunctionHost:
-    def __init__(self, spec: DeployedFunction, local_environment: dict[str, str]) -> None:
+    def __init__(self, spec: DeployedFunction, local_environment: dict[str, str], concurrency: int = 1) -> None:
         self.spec = spec
         self.environment = {**spec.environment, **local_environment}
         self.runtime = Runtime(settings_from_environment(self.environment))
-        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._counts = threading.Lock()
         self._handler: Handler | None = None
+        self._uses_resolver = False
+        self.concurrency = concurrency
         self.invocations = 0
         self.errors = 0
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self.spec.timeout
+
+    def allow_concurrency(self, concurrency: int) -> None:
+        """Let up to `concurrency` invocations run at once (before the first one; the handler must keep no
+        per-invocation state at module level)."""
+        if self.invocations:
+            raise RuntimeError(f"{self.spec.name} has already run; set its concurrency before it does")
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self.concurrency = concurrency
 
     @property
     def handler(self) -> Handler:
         if self._handler is None:
             module_name, _, attribute = self.spec.handler.rpartition(".")
-            self._handler = getattr(importlib.import_module(module_name), attribute)
+            module = importlib.import_module(module_name)
+            self._uses_resolver = any(isinstance(value, BaseRouter) for value in vars(module).values())
+            self._handler = getattr(module, attribute)
         return self._handler
 
     def invoke(self, event: Any) -> Any:
         """Run the handler; its exception propagates as a function error would."""
-        with self._lock, using_runtime(self.runtime):
-            self.invocations += 1
+        handler = self.handler
+        turn = _RESOLVER_TURN if self._uses_resolver else contextlib.nullcontext()
+        with self._slots, turn, using_runtime(self.runtime):
+            with self._counts:
+                self.invocations += 1
             try:
-                return self.handler(event, LambdaContext(self.spec))
+                return handler(event, LambdaContext(self.spec))
             except Exception:
-                self.errors += 1
+                with self._counts:
+                    self.errors += 1
                 raise
 
 

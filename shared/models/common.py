@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, get_args
@@ -50,7 +51,11 @@ class JobStatus(StrEnum):
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELED})
 
-JOB_ID_PATTERN = r"^job_[0-9a-hjkmnp-tv-z]{26}$"
+# Id patterns are matched whole. pydantic (models, path and query parameters) reads `$` as the end of the
+# text, as JSON Schema does; Python's `re` lets `$` match before a trailing newline, so code matching ids
+# itself uses `JOB_ID.fullmatch`, never `re.match` with the anchored pattern.
+JOB_ID = re.compile(r"job_[0-9a-hjkmnp-tv-z]{26}")
+JOB_ID_PATTERN = f"^{JOB_ID.pattern}$"
 JobId = Annotated[str, StringConstraints(pattern=JOB_ID_PATTERN)]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 

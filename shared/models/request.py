@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,9 +21,11 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.models.common import AspectRatio, Duration, ProviderChoice, Quality, Url
+from shared.models.text import PROMPT_WHITESPACE, refuse_hidden_characters
 
+# The key pattern admits no control character (pydantic's regex engine reads `$` as the end of the text).
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.:-]+$")]
-MetadataValue = Annotated[str, StringConstraints(max_length=256)]
+MetadataValue = Annotated[str, StringConstraints(max_length=256), AfterValidator(refuse_hidden_characters)]
 
 MAX_PROMPT_CHARS = 2500
 MAX_METADATA_KEYS = 16
@@ -125,6 +128,11 @@ class JobRequest(BaseModel):
         if value is not None and not any(char.isprintable() and not char.isspace() for char in value):
             raise ValueError("the prompt must contain visible text")
         return value
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _no_hidden_characters(cls, value: str | None) -> str | None:
+        return None if value is None else refuse_hidden_characters(value, allowed=PROMPT_WHITESPACE)
 
     @field_validator("last_frame_url")
     @classmethod

@@ -11,7 +11,6 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -25,6 +24,7 @@ from shared.models.request import JobRequest, reference_seconds_allowed
 from shared.providers.capabilities import Capabilities, Violation
 from shared.providers.errors import ErrorKind, ProviderError, kind_for_status
 from shared.providers.redaction import answer_excerpt
+from shared.retry_after import retry_after_seconds as read_retry_after
 from shared.settings import ProviderEndpoint
 
 if TYPE_CHECKING:
@@ -376,17 +376,8 @@ def error_text(response: httpx.Response) -> str | None:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - utcnow()).total_seconds())
+    """`Retry-After` as seconds: either delta-seconds or an HTTP date (one reading for providers and webhooks)."""
+    return read_retry_after(value, now=utcnow())
 
 
 def clamp_progress(value: object) -> int | None:

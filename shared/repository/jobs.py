@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,13 +21,12 @@ from pydantic import ValidationError
 from shared import aws
 from shared.errors import BadRequestError, IdempotencyConflictError, NotFoundError, StaleVersionError
 from shared.lifecycle import check_transition
-from shared.models.common import JOB_ID_PATTERN, JobStatus, ProviderName, utcnow
+from shared.models.common import JOB_ID, JobStatus, ProviderName, utcnow
 from shared.models.job import JobRecord
 from shared.repository import schema
 from shared.repository.codec import error_code, from_attributes, model_to_attributes, to_attributes
 
 MAX_PAGE = 100
-_JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -92,6 +90,8 @@ class JobRepository:
             schema.ENTITY: "job",
             schema.GSI1_PK: schema.tenant_jobs_pk(job.tenant_id),
             schema.GSI1_SK: job.id,
+            schema.GSI2_PK: schema.tenant_status_pk(job.tenant_id, job.status.value),
+            schema.GSI2_SK: job.id,
         }
         if job.terminal and self.retention_days and job.completed_at is not None:
             expiry = job.completed_at + timedelta(days=self.retention_days)
@@ -184,7 +184,7 @@ class JobRepository:
     # -- read ----------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord | None:
-        if not _JOB_ID_RE.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             return None
         answer = self.client.get_item(
             TableName=self.table_name,
@@ -209,31 +209,29 @@ class JobRepository:
         limit: int = 20,
         cursor: str | None = None,
     ) -> Page:
-        """Newest first. The cursor is the last job returned, so pages neither skip nor repeat."""
+        """Newest first. The cursor is the last job returned, so pages neither skip nor repeat.
+
+        A status filter reads the tenant's jobs in that status only (the `by_status` index), so one page costs
+        one query however long the tenant's history; a provider filter is applied to what the index returns.
+        """
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}", details={"field": "limit"})
+        source = _Index.status(tenant_id, status) if status is not None else _Index.owner(tenant_id)
         query: dict[str, Any] = {
             "TableName": self.table_name,
-            "IndexName": schema.GSI1,
+            "IndexName": source.name,
             "KeyConditionExpression": "#gpk = :gpk",
-            "ExpressionAttributeNames": {"#gpk": schema.GSI1_PK},
-            "ExpressionAttributeValues": {":gpk": {"S": schema.tenant_jobs_pk(tenant_id)}},
+            "ExpressionAttributeNames": {"#gpk": source.pk_attribute},
+            "ExpressionAttributeValues": {":gpk": {"S": source.pk}},
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        filters = []
-        if status is not None:
-            filters.append("#status = :status")
-            query["ExpressionAttributeNames"]["#status"] = "status"
-            query["ExpressionAttributeValues"][":status"] = {"S": status.value}
         if provider is not None:
-            filters.append("#provider = :provider")
+            query["FilterExpression"] = "#provider = :provider"
             query["ExpressionAttributeNames"]["#provider"] = "provider"
             query["ExpressionAttributeValues"][":provider"] = {"S": provider}
-        if filters:
-            query["FilterExpression"] = " AND ".join(filters)
         if cursor is not None:
-            query["ExclusiveStartKey"] = self._start_key(tenant_id, decode_cursor(cursor))
+            query["ExclusiveStartKey"] = source.start_key(decode_cursor(cursor))
 
         items: list[JobRecord] = []
         more = False
@@ -251,16 +249,52 @@ class JobRepository:
             query["ExclusiveStartKey"] = last_key
         return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
 
-    @staticmethod
-    def _start_key(tenant_id: str, job_id: str) -> dict[str, Any]:
-        return to_attributes(
-            {
-                schema.PK: schema.job_pk(job_id),
-                schema.SK: schema.JOB_SK,
-                schema.GSI1_PK: schema.tenant_jobs_pk(tenant_id),
-                schema.GSI1_SK: job_id,
-            }
-        )
+    def backfill_status_index(self, *, page_size: int = 100) -> int:
+        """Give the `by_status` index keys to job items written before it existed; the number updated.
+
+        Each update is conditioned on the item still lacking the keys and still having the status and version
+        it was read with, so a job that changed meanwhile (and got its keys from that write) is left alone.
+        The status does not change, so no event is published.
+        """
+        updated = 0
+        scan: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "#entity = :job AND attribute_not_exists(#gpk)",
+            "ExpressionAttributeNames": {"#entity": schema.ENTITY, "#gpk": schema.GSI2_PK},
+            "ExpressionAttributeValues": {":job": {"S": "job"}},
+            "Limit": page_size,
+        }
+        while True:
+            answer = self.client.scan(**scan)
+            for item in answer.get("Items", []):
+                job = self.record_from_item(item)
+                try:
+                    self.client.update_item(
+                        TableName=self.table_name,
+                        Key=to_attributes({schema.PK: schema.job_pk(job.id), schema.SK: schema.JOB_SK}),
+                        UpdateExpression="SET #gpk = :gpk, #gsk = :gsk",
+                        ConditionExpression="attribute_not_exists(#gpk) AND #status = :status AND #version = :version",
+                        ExpressionAttributeNames={
+                            "#gpk": schema.GSI2_PK,
+                            "#gsk": schema.GSI2_SK,
+                            "#status": "status",
+                            "#version": "version",
+                        },
+                        ExpressionAttributeValues={
+                            ":gpk": {"S": schema.tenant_status_pk(job.tenant_id, job.status.value)},
+                            ":gsk": {"S": job.id},
+                            ":status": {"S": job.status.value},
+                            ":version": {"N": str(job.version)},
+                        },
+                    )
+                except ClientError as exc:
+                    if not _conditional_failed(exc):
+                        raise
+                    continue
+                updated += 1
+            if "LastEvaluatedKey" not in answer:
+                return updated
+            scan["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     # -- write ---------------------------------------------------------------------------------
 
@@ -308,6 +342,35 @@ class JobRepository:
         return self._replace(current, self._next(current, changes))
 
 
+@dataclass(frozen=True)
+class _Index:
+    """A GSI a tenant's jobs are listed from, newest first, and the partition to read."""
+
+    name: str
+    pk_attribute: str
+    sk_attribute: str
+    pk: str
+
+    @classmethod
+    def owner(cls, tenant_id: str) -> _Index:
+        return cls(schema.GSI1, schema.GSI1_PK, schema.GSI1_SK, schema.tenant_jobs_pk(tenant_id))
+
+    @classmethod
+    def status(cls, tenant_id: str, status: JobStatus) -> _Index:
+        return cls(schema.GSI2, schema.GSI2_PK, schema.GSI2_SK, schema.tenant_status_pk(tenant_id, status.value))
+
+    def start_key(self, job_id: str) -> dict[str, Any]:
+        """The key of the job a page ended with: the table's and the index's."""
+        return to_attributes(
+            {
+                schema.PK: schema.job_pk(job_id),
+                schema.SK: schema.JOB_SK,
+                self.pk_attribute: self.pk,
+                self.sk_attribute: job_id,
+            }
+        )
+
+
 def encode_cursor(job_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"after": job_id}).encode()).decode().rstrip("=")
 
@@ -318,6 +381,6 @@ def decode_cursor(cursor: str) -> str:
         job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise BadRequestError("cursor is not valid", details={"field": "cursor"}) from exc
-    if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
         raise BadRequestError("cursor is not valid", details={"field": "cursor"})
     return job_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from shared.repository import schema
 from shared.repository.codec import error_code, from_attributes, model_to_attributes, to_attributes
 
 KEY_PREFIX = "kr_"
+# `kr_` + `secrets.token_urlsafe(32)`; matched whole (see shared.models.common on `$` and fullmatch).
+API_KEY = re.compile(r"kr_[A-Za-z0-9_-]{43}")
 
 
 def hash_key(api_key: str) -> str:
@@ -92,15 +95,21 @@ class KeyRepository:
         return TenantRecord.model_validate(from_attributes(answer["Item"])) if "Item" in answer else None
 
     def rotate_webhook_secret(self, tenant_id: str) -> TenantRecord:
-        answer = self.client.update_item(
-            TableName=self.table_name,
-            Key=to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK}),
-            UpdateExpression="ADD webhook_secret_version :one",
-            ConditionExpression="attribute_exists(#pk)",
-            ExpressionAttributeNames={"#pk": schema.PK},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="ALL_NEW",
-        )
+        """Bump the tenant's webhook secret version: deliveries from now on are signed with the new secret."""
+        try:
+            answer = self.client.update_item(
+                TableName=self.table_name,
+                Key=to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK}),
+                UpdateExpression="ADD webhook_secret_version :one",
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={"#pk": schema.PK},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise NotFoundError(f"no tenant {tenant_id}") from exc
+            raise
         return TenantRecord.model_validate(from_attributes(answer["Attributes"]))
 
     # -- keys ----------------------------------------------------------------------------------
@@ -132,7 +141,7 @@ class KeyRepository:
 
     def lookup(self, api_key: str) -> ApiKeyRecord | None:
         """The key's record if the key exists (revoked or not); the caller checks `active`."""
-        if not api_key.startswith(KEY_PREFIX) or len(api_key) > 128:
+        if not API_KEY.fullmatch(api_key):
             return None
         answer = self.client.get_item(
             TableName=self.table_name,

@@ -7,6 +7,11 @@ SK = "sk"
 GSI1 = "by_owner"
 GSI1_PK = "gsi1pk"
 GSI1_SK = "gsi1sk"
+# A tenant's jobs in one status, newest first: `GET /jobs?status=` reads one page, not the tenant's history.
+# Every job item carries its keys (jobs are written whole), so a status change moves the job between partitions.
+GSI2 = "by_status"
+GSI2_PK = "gsi2pk"
+GSI2_SK = "gsi2sk"
 TTL_ATTRIBUTE = "ttl"
 ENTITY = "entity"
 
@@ -14,6 +19,7 @@ JOB_SK = "JOB"
 APIKEY_SK = "APIKEY"
 TENANT_SK = "TENANT"
 IDEMPOTENCY_SK = "IDEM"
+ENDPOINT_SK = "ENDPOINT"
 
 
 def job_pk(job_id: str) -> str:
@@ -22,6 +28,10 @@ def job_pk(job_id: str) -> str:
 
 def tenant_jobs_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
+
+
+def tenant_status_pk(tenant_id: str, status: str) -> str:
+    return f"TENANT#{tenant_id}#STATUS#{status}"
 
 
 def tenant_keys_pk(tenant_id: str) -> str:
@@ -40,10 +50,17 @@ def idempotency_pk(tenant_id: str, key_sha256: str) -> str:
     return f"IDEM#{tenant_id}#{key_sha256}"
 
 
+def endpoint_pk(tenant_id: str, url_sha256: str) -> str:
+    """A tenant's webhook endpoint (its URL's hash): the endpoint's circuit breaker state."""
+    return f"WEBHOOK#{tenant_id}#{url_sha256}"
+
+
 def table_definition() -> dict[str, object]:
     """CreateTable arguments matching the deployed table (used by moto fixtures and local mode)."""
     return {
-        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1_PK, GSI1_SK)],
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK)
+        ],
         "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
         "GlobalSecondaryIndexes": [
             {
@@ -53,7 +70,15 @@ def table_definition() -> dict[str, object]:
                     {"AttributeName": GSI1_SK, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": GSI2,
+                "KeySchema": [
+                    {"AttributeName": GSI2_PK, "KeyType": "HASH"},
+                    {"AttributeName": GSI2_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
         "BillingMode": "PAY_PER_REQUEST",
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},

@@ -20,7 +20,8 @@ def authenticate(rt: Runtime, authorization: str | None) -> Identity | None:
     """The key's tenant, or None for a missing, malformed, unknown or revoked key."""
     if not authorization or not authorization.lower().startswith(BEARER):
         return None
-    api_key = authorization[len(BEARER) :].strip()
+    # Spaces and tabs only: a key with any other character around it (a newline included) is not a key.
+    api_key = authorization[len(BEARER) :].strip(" \t")
     record = rt.keys.lookup(api_key)
     if record is None:
         logger.info("unknown api key")

@@ -1,13 +1,18 @@
-"""Delivering job events to an app's webhook, signed per Standard Webhooks.
+"""One attempt to deliver a job event to an app's webhook, signed per Standard Webhooks.
 
 Headers `webhook-id` (the event id, stable across retries), `webhook-timestamp` and
 `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with the tenant's `whsec_`
 secret). 2xx is delivered; 410 means the app wants no more; anything else (3xx included, since
-redirects are not followed) is retried on the schedule in `retry.py`.
+redirects are not followed) has failed and is retried on the schedule in `retry.py`.
+
+An attempt has a hard wall-clock deadline (`webhook_deadline_seconds`): connect, TLS, sending the event and
+receiving the answer's status line and headers together. An endpoint that trickles its answer is cut off
+then, so one tenant's slow endpoint holds a delivery for that long at most.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,18 +22,14 @@ from standardwebhooks import Webhook
 
 from shared.errors import NotFoundError, UnsafeUrlError
 from shared.models.events import JobEvent
+from shared.retry_after import retry_after_seconds
 from shared.runtime import USER_AGENT, Runtime
-from shared.webhooks.retry import delay_before_retry
-
-TIMEOUT_SECONDS = 15.0
-MAX_DELAY_SECONDS = 12 * 3600  # SQS's visibility-timeout ceiling
 
 
 class Delivery(StrEnum):
     DELIVERED = "delivered"
     GONE = "gone"  # 410: stop for good
-    RETRY = "retry"
-    EXHAUSTED = "exhausted"
+    FAILED = "failed"  # try again later (the schedule decides when, and whether)
     REFUSED = "refused"  # the URL is not allowed; retrying cannot help
 
 
@@ -36,8 +37,9 @@ class Delivery(StrEnum):
 class DeliveryOutcome:
     result: Delivery
     status_code: int | None = None
-    retry_in_seconds: int | None = None
+    retry_after: float | None = None  # seconds the endpoint asked us to wait (Retry-After)
     reason: str | None = None
+    cut_off: bool = False  # the endpoint was still answering when the deadline passed
 
 
 def signed_headers(secret: str, event_id: str, body: str, now: datetime) -> dict[str, str]:
@@ -58,36 +60,40 @@ def tenant_secret(rt: Runtime, tenant_id: str) -> str:
     return rt.signing_keys().tenant_webhook_secret(tenant_id, tenant.webhook_secret_version)
 
 
-def deliver_event(rt: Runtime, body: str, tenant_id: str, attempt: int, http: httpx.Client) -> DeliveryOutcome:
-    """One attempt (1-based) to deliver `body`, an event as published on SNS."""
+def webhook_url(body: str) -> tuple[JobEvent, str | None]:
+    """The event a queued message holds and the URL it goes to (None when the job has none)."""
     event = JobEvent.model_validate_json(body)
     url = event.data.request.webhook_url
+    return event, str(url) if url is not None else None
+
+
+def deliver_event(rt: Runtime, body: str, tenant_id: str) -> DeliveryOutcome:
+    """One attempt to deliver `body`, an event as published on SNS, within the delivery deadline."""
+    event, url = webhook_url(body)
     if url is None:
         return DeliveryOutcome(Delivery.REFUSED, reason="the job has no webhook_url")
+    deadline = rt.settings.webhook_deadline_seconds
+    started = time.monotonic()
     try:
-        rt.url_guard.check(str(url), field="webhook_url", resolve=False)
+        rt.url_guard.check(url, field="webhook_url", resolve=False)
         headers = signed_headers(tenant_secret(rt, tenant_id), event.id, body, rt.clock())
         # The answer's body is never read: a huge or endless one must not hold memory or the batch.
-        with http.stream("POST", str(url), content=body.encode(), headers=headers) as response:
+        with (
+            rt.outbound_http(timeout=deadline, follow_redirects=False, deadline_seconds=deadline) as http,
+            http.stream("POST", url, content=body.encode(), headers=headers) as response,
+        ):
             status = response.status_code
-            retry_after = response.headers.get("Retry-After", "")
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"), now=rt.clock())
     except UnsafeUrlError as exc:
         return DeliveryOutcome(Delivery.REFUSED, reason=exc.message)
+    except httpx.TimeoutException as exc:
+        cut_off = time.monotonic() - started >= deadline * 0.99
+        reason = f"cut off at the {deadline:g} s deadline" if cut_off else f"{type(exc).__name__}"
+        return DeliveryOutcome(Delivery.FAILED, reason=reason, cut_off=cut_off)
     except httpx.HTTPError as exc:
-        return _retry(attempt, None, f"{type(exc).__name__}", None)
+        return DeliveryOutcome(Delivery.FAILED, reason=type(exc).__name__)
     if 200 <= status < 300:
         return DeliveryOutcome(Delivery.DELIVERED, status_code=status)
     if status == 410:
         return DeliveryOutcome(Delivery.GONE, status_code=410, reason="the endpoint answered 410 Gone")
-    return _retry(attempt, status, f"HTTP {status}", retry_after)
-
-
-def _retry(attempt: int, status: int | None, reason: str, retry_after: str | None) -> DeliveryOutcome:
-    delay = delay_before_retry(attempt)
-    if delay is None:
-        return DeliveryOutcome(Delivery.EXHAUSTED, status_code=status, reason=reason)
-    if retry_after and retry_after.isdigit():
-        delay = max(delay, int(retry_after))
-    return DeliveryOutcome(
-        Delivery.RETRY, status_code=status, retry_in_seconds=min(delay, MAX_DELAY_SECONDS), reason=reason
-    )
+    return DeliveryOutcome(Delivery.FAILED, status_code=status, retry_after=retry_after, reason=f"HTTP {status}")

@@ -69,7 +69,9 @@ def test_an_idempotent_retry_returns_the_same_job_and_a_changed_body_conflicts(s
     assert sum(1 for task in system.stack.emulator.tasks("apimart") if task.prompt == "once") == 1
 
 
-def test_keys_are_required_tenants_are_isolated_and_revocation_holds(system: E2E) -> None:
+def test_keys_are_required_tenants_are_isolated_and_revocation_holds(
+    system: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = system.stack.create_api_key("e2e-other")
     job = system.api.submit({"provider": "vidgo", "prompt": "mine"})
     with pytest.raises(ApiError) as hidden:
@@ -80,8 +82,9 @@ def test_keys_are_required_tenants_are_isolated_and_revocation_holds(system: E2E
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["error"]["code"] == "unauthorized"
     assert system.stack.api is not None
+    monkeypatch.setattr("sys.stdin", io.StringIO(other.api_key + "\n"))  # never on the command line
     with contextlib.redirect_stdout(io.StringIO()):
-        assert cli_main(["keys", "revoke", "--key", other.api_key, "--stack", "KlingRelay"]) == 0
+        assert cli_main(["keys", "revoke", "--key-file", "-", "--stack", "KlingRelay"]) == 0
     system.stack.api.clear_authorizer_cache()
     with pytest.raises(ApiError) as revoked:
         system.client(other).list()

@@ -139,6 +139,21 @@ def test_an_unknown_key_is_refused(dynamo: RecordingClient, key: NewKey, api_key
     refused({"Authorization": f"Bearer {api_key}"})
 
 
+@pytest.mark.parametrize(
+    "suffix", ["\n", "\r\n", "\x00", "x", "\u00a0"], ids=["lf", "crlf", "nul", "extra-char", "nbsp"]
+)
+def test_a_real_key_with_anything_after_it_is_refused_without_a_read(
+    dynamo: RecordingClient, key: NewKey, suffix: str
+) -> None:
+    """Keys are matched whole: `$` (or `strip()`) would let a trailing newline through to the real key."""
+    refused({"Authorization": f"Bearer {key.api_key}{suffix}"})
+    assert dynamo.calls == []
+
+
+def test_spaces_around_the_key_are_allowed(dynamo: RecordingClient, key: NewKey) -> None:
+    assert authorize({"Authorization": f"Bearer  {key.api_key} \t"})["principalId"] == "tenant-a"
+
+
 def test_keys_are_case_sensitive(dynamo: RecordingClient, key: NewKey) -> None:
     refused({"Authorization": f"Bearer {key.api_key.upper()}"})
 

@@ -376,6 +376,36 @@ def test_malformed_body_with_a_valid_token_is_refused(
     assert rejections_counted(capsys.readouterr().out) == 1
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("[" * 50_000 + "]" * 50_000, id="50000-nested-arrays"),
+        pytest.param('{"a":' * 20_000 + "1" + "}" * 20_000, id="20000-nested-objects"),
+        pytest.param(
+            '{"code": ' + "1" * 5_000 + ', "data": {"task_id": "' + VIDGO_TASK + '", "status": "finished"}}',
+            id="5000-digits",
+        ),
+    ],
+)
+def test_json_the_parser_refuses_is_a_rejection_in_the_error_shape(scene: Scene, raw: str) -> None:
+    scene.rt.settings = scene.rt.settings.model_copy(update={"max_callback_bytes": 256 * 1024})
+    before = scene.item(scene.vidgo)
+
+    result = post("vidgo", scene.vidgo.id, scene.token(scene.vidgo), raw)
+
+    assert (result.status, result.error_code) == (401, "callback_rejected")
+    assert result.body["error"]["details"] == {"reason": "not_json"}
+    assert scene.item(scene.vidgo) == before
+    assert scene.provider_calls() == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_callback_of_another_content_type_is_read_as_its_bytes(scene: Scene, content_type: str) -> None:
+    """Providers do not all label their JSON; the body is verified and parsed whatever the label says."""
+    result = post("vidgo", scene.vidgo.id, scene.token(scene.vidgo), VIDGO_BODY, {"Content-Type": content_type})
+    assert (result.status, result.body["status"]) == (200, "archiving")
+
+
 def test_an_accepted_callback_counts_no_rejection(scene: Scene, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
 

@@ -108,7 +108,7 @@ def test_stage_v1_logs_traces_and_throttles(synth: Synth) -> None:
 
     assert props["StageName"] == "v1"
     assert props["TracingEnabled"] is True
-    (settings,) = props["MethodSettings"]
+    settings, _callbacks = props["MethodSettings"]  # the callback route's own throttle: tests/infra/test_edge.py
     assert settings["ResourcePath"] == "/*"
     assert settings["HttpMethod"] == "*"
     assert settings["LoggingLevel"] == "ERROR"

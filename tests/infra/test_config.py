@@ -27,6 +27,11 @@ OVERRIDES = {
     "relay:failure_rate_alarm_percent": "35",
     "relay:callbacks_rejected_alarm_threshold": "3",
     "relay:console": "false",
+    "relay:callback_throttle_rate": "2",
+    "relay:callback_throttle_burst": "4",
+    "relay:authorizer_cache_seconds": "15",
+    "relay:waf_ip_limit": "900",
+    "relay:waf_callback_ip_limit": "120",
 }
 
 
@@ -58,6 +63,9 @@ def test_defaults() -> None:
     assert config.api_cloudwatch_role is True
     assert config.console is True
     assert config.snapstart is False
+    assert (config.waf, config.waf_ip_limit, config.waf_callback_ip_limit) == (True, 6000, 1500)
+    assert config.authorizer_cache_seconds == 60
+    assert (config.callback_throttle_rate, config.callback_throttle_burst) == (20, 40)
 
 
 def test_command_line_strings_are_parsed() -> None:
@@ -85,6 +93,13 @@ def test_command_line_strings_are_parsed() -> None:
         ({"relay:deadline": "3600"}, "relay:deadline"),
         ({"relay:console": "maybe"}, "relay:console"),
         ({"relay:snapstart": "sometimes"}, "relay:snapstart"),
+        ({"relay:waf": "maybe"}, "relay:waf"),
+        ({"relay:waf_ip_limit": "5"}, "relay:waf_ip_limit"),
+        ({"relay:waf_callback_ip_limit": "0"}, "relay:waf_callback_ip_limit"),
+        ({"relay:authorizer_cache_seconds": "3601"}, "relay:authorizer_cache_seconds"),
+        ({"relay:authorizer_cache_seconds": "-1"}, "relay:authorizer_cache_seconds"),
+        ({"relay:callback_throttle_rate": "0"}, "relay:callback_throttle_rate"),
+        ({"relay:callback_throttle_burst": "0"}, "relay:callback_throttle_burst"),
     ],
 )
 def test_bad_context_names_the_key(values: dict[str, Any], named: str) -> None:
@@ -128,7 +143,7 @@ def test_short_video_expiry_skips_the_infrequent_access_move(synth: Synth) -> No
 def test_log_retention_throttling_and_alarms(synth: Synth) -> None:
     retention = {g["Properties"]["RetentionInDays"] for g in synth.of_type("AWS::Logs::LogGroup").values()}
     (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
-    (settings,) = stage["Properties"]["MethodSettings"]
+    settings, callbacks = stage["Properties"]["MethodSettings"]
     alarms = {
         name: synth.resources[synth.logical_id(alarm)]["Properties"]
         for name, alarm in synth.stack.observability.alarms.items()
@@ -136,6 +151,8 @@ def test_log_retention_throttling_and_alarms(synth: Synth) -> None:
 
     assert retention == {90}
     assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (5, 10)
+    assert callbacks["ResourcePath"] == "/~1callbacks~1{provider}~1{job_id}"
+    assert (callbacks["ThrottlingRateLimit"], callbacks["ThrottlingBurstLimit"]) == (2, 4)
     assert alarms["JobFailureRate"]["Threshold"] == 35
     assert alarms["CallbacksRejected"]["Threshold"] == 3
 
@@ -167,3 +184,21 @@ def test_without_the_console_nothing_of_it_is_deployed_and_cors_is_as_before(syn
     assert env_name("cors_allow_origin") not in synth.environment("api")
     for response in synth.of_type("AWS::ApiGateway::GatewayResponse").values():
         assert "ResponseParameters" not in response["Properties"]
+
+
+def test_authorizer_cache_and_waf_limits_follow_the_context(synth: Synth) -> None:
+    (authorizer,) = synth.of_type("AWS::ApiGateway::Authorizer").values()
+    (acl,) = synth.of_type("AWS::WAFv2::WebACL").values()
+    limits = {
+        rule["Name"]: rule["Statement"]["RateBasedStatement"]["Limit"]
+        for rule in acl["Properties"]["Rules"]
+        if "RateBasedStatement" in rule["Statement"]
+    }
+
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 15
+    assert limits == {"CallbackFloodPerIp": 120, "FloodPerIp": 900}
+
+
+def test_an_authorizer_cache_of_zero_asks_on_every_request() -> None:
+    (authorizer,) = synthesize({"relay:authorizer_cache_seconds": "0"}).of_type("AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 0

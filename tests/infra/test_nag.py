@@ -66,8 +66,8 @@ def test_acknowledged_rules_are_the_expected_ones(report: dict[str, Any]) -> Non
     rules = {s["ruleName"].split("[")[0] for s in aws_solutions(report)["suppressedViolations"]}
 
     # Anything new here needs a decision: fix it, or acknowledge it with a reason.
+    # No APIG3: the stage has a WAF web ACL (relay:waf, on by default).
     assert rules == {
-        "AwsSolutions-APIG3",
         "AwsSolutions-APIG4",
         "AwsSolutions-CFR1",
         "AwsSolutions-CFR2",
@@ -79,6 +79,18 @@ def test_acknowledged_rules_are_the_expected_ones(report: dict[str, Any]) -> Non
         "AwsSolutions-SMG4",
         "AwsSolutions-SQS3",
     }
+
+
+def test_without_waf_the_missing_web_acl_is_acknowledged_and_nothing_else_opens() -> None:
+    nagged = synthesize({"relay:waf": "false"}, nag=True)
+    assembly = nagged.app.synth()
+    report: dict[str, Any] = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
+    plugin = aws_solutions(report)
+
+    assert plugin["violations"] == []
+    assert "AwsSolutions-APIG3" in {s["ruleName"] for s in plugin["suppressedViolations"]}
+    assert nagged.of_type("AWS::WAFv2::WebACL") == {}
+    assert nagged.of_type("AWS::WAFv2::WebACLAssociation") == {}
 
 
 def test_the_gate_fails_on_an_unacknowledged_finding_and_passes_once_acknowledged() -> None:

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from shared.webhooks.retry import MAX_DELIVERY_ATTEMPTS, RETRY_DELAYS_SECONDS
+from shared.settings import MAX_WEBHOOK_DEADLINE_SECONDS, Settings
+from shared.webhooks.breaker import PAUSES_SECONDS
+from shared.webhooks.retry import ANSWER_SECONDS, BOOKKEEPING_SECONDS, MAX_DELIVERY_ATTEMPTS, RETRY_DELAYS_SECONDS
 from tests.infra.synth import Synth, render, synthesize
 
 
@@ -69,7 +71,8 @@ def test_delivery_queue_outlives_the_retry_schedule(synth: Synth) -> None:
         "deadLetterTargetArn": {"Fn::GetAtt": [synth.logical_id(n.delivery_failures), "Arn"]},
         "maxReceiveCount": MAX_DELIVERY_ATTEMPTS,
     }
-    assert queue["MessageRetentionPeriod"] > sum(RETRY_DELAYS_SECONDS)
+    # The whole schedule, and a paused endpoint's longest pause, before SQS would drop the message unseen.
+    assert queue["MessageRetentionPeriod"] > sum(RETRY_DELAYS_SECONDS) + max(PAUSES_SECONDS)
     assert queue["VisibilityTimeout"] >= 6 * synth.function("deliver")["Timeout"]
     assert queue["SqsManagedSseEnabled"] is True
 
@@ -84,6 +87,29 @@ def test_deliver_consumes_the_queue_with_partial_batch_failures(synth: Synth) ->
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.notifications.deliveries), "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "MaximumBatchingWindowInSeconds" not in mapping  # a window would delay every webhook by its length
+    assert mapping["BatchSize"] == 10
+    # Webhook delivery takes at most this much of the account's concurrency, however many events wait.
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}
+
+
+def test_a_batch_always_answers_before_the_function_times_out(synth: Synth) -> None:
+    """Deliveries of a batch run at once, each cut off at its deadline: the slowest batch still answers, so a
+    batch never times out and comes back whole, redelivering what was delivered and using up its receives."""
+    timeout = synth.function("deliver")["Timeout"]
+    default_deadline = Settings.model_fields["webhook_deadline_seconds"].default
+
+    assert default_deadline == 10
+    assert timeout > MAX_WEBHOOK_DEADLINE_SECONDS + BOOKKEEPING_SECONDS + ANSWER_SECONDS
+
+
+def test_webhook_concurrency_follows_the_context() -> None:
+    synth = synthesize({"relay:webhook_concurrency": "3"})
+    (mapping,) = [
+        m["Properties"]
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": synth.function_id("deliver")}
+    ]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 3}
 
 
 def test_every_queue_is_encrypted_ssl_only_and_dead_letters_are_kept_14_days(synth: Synth) -> None:

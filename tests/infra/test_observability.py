@@ -81,6 +81,19 @@ def test_a_burst_of_rejected_callbacks_alarms(alarms: dict[str, Any]) -> None:
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (10, "GreaterThanOrEqualToThreshold")
 
 
+def test_a_paused_webhook_endpoint_alarms(alarms: dict[str, Any]) -> None:
+    alarm = alarms["WebhookEndpointsPaused"]
+
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "KlingRelay",
+        "WebhookEndpointsPaused",
+        "Sum",
+    )
+    assert alarm["Dimensions"] == CUSTOM_DIMENSIONS
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["Period"] == 300
+
+
 def test_throttling_of_any_function_or_the_table_alarms(synth: Synth, alarms: dict[str, Any]) -> None:
     lambdas = metric_stats(alarms["LambdaThrottles"])
     table = metric_stats(alarms["TableThrottles"])
@@ -93,9 +106,13 @@ def test_throttling_of_any_function_or_the_table_alarms(synth: Synth, alarms: di
     assert sorted((s["Metric"]["MetricName"], len(s["Metric"]["Dimensions"])) for s in table.values()) == [
         ("ReadThrottleEvents", 1),
         ("ReadThrottleEvents", 2),
+        ("ReadThrottleEvents", 2),
         ("WriteThrottleEvents", 1),
         ("WriteThrottleEvents", 2),
+        ("WriteThrottleEvents", 2),
     ]
+    indexes = {d["Value"] for s in table.values() for d in s["Metric"]["Dimensions"] if d["Name"] != "TableName"}
+    assert indexes == {"by_owner", "by_status"}
     assert alarms["TableThrottles"]["Threshold"] == 0
 
 

@@ -28,6 +28,7 @@ def refs(synth: Synth) -> dict[str, str]:
     return {
         "table": table,
         "index": f"{table}/index/{schema.GSI1}",
+        "status_index": f"{table}/index/{schema.GSI2}",
         "stream": synth.ref(stack.storage.table, "StreamArn"),
         "objects": f"{bucket}/{ARCHIVE_PREFIX}*",
         "bucket": bucket,
@@ -54,6 +55,7 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
         "api": {
             refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"},
             refs["index"]: {"dynamodb:Query"},
+            refs["status_index"]: {"dynamodb:Query"},
             refs["machine"]: {"states:StartExecution"},
             refs["executions"]: {"states:StopExecution"},
             refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
@@ -92,7 +94,7 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
             refs["notify_dlq"]: DLQ_SEND,
         },
         "deliver": {
-            refs["table"]: {"dynamodb:GetItem"},
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
             refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
             refs["deliveries"]: {
                 "sqs:ReceiveMessage",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from functools import cache
@@ -96,12 +97,18 @@ def stream_record(new_image: dict[str, Any], old_image: dict[str, Any] | None, s
 
 
 def sqs_record(
-    body: str, attributes: dict[str, str], receive_count: int = 1, message_id: str = "m-1"
+    body: str,
+    attributes: dict[str, str],
+    receive_count: int = 1,
+    message_id: str = "m-1",
+    sent_at: float | None = None,
 ) -> dict[str, Any]:
+    """An SQS event record; `sent_at` (epoch seconds, default now) is when the message was queued."""
     record = fixture("sqs_record.json")
     record["messageId"] = message_id
     record["body"] = body
     record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+    record["attributes"]["SentTimestamp"] = str(int((time.time() if sent_at is None else sent_at) * 1000))
     record["messageAttributes"] = {
         name: {"stringValue": value, "dataType": "String", "stringListValues": [], "binaryListValues": []}
         for name, value in attributes.items()

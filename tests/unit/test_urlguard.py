@@ -1,15 +1,18 @@
-"""Outbound URL checks: schemes, literal and resolved addresses, legacy spellings, connect-time checks."""
+"""Outbound URL checks: schemes, literal and resolved addresses, legacy spellings, connect-time checks; the total
+deadline."""
 
 from __future__ import annotations
 
 import ssl
+import time
 
 import httpx
 import pytest
 
 from shared.errors import UnsafeUrlError
-from shared.urlguard import UrlGuard, guarded_http_client, tls_context
+from shared.urlguard import DeadlineExceeded, UrlGuard, guarded_http_client, tls_context
 from tests.support.http_server import Reply, serve
+from tests.support.trickle import Trickle, trickling_server
 
 PUBLIC = {"hooks.example.com": ["93.184.215.14"], "v6.example.com": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"]}
 REBIND = {"rebind.example.com": ["127.0.0.1"], "mixed.example.com": ["93.184.215.14", "10.0.0.5"]}
@@ -142,3 +145,57 @@ def test_guarded_clients_load_the_ca_bundle_once_per_process(monkeypatch: pytest
     assert verifying.check_hostname
     for client in clients:
         client.close()
+
+
+# -- a total deadline ---------------------------------------------------------------------------------------
+
+# 24 bytes of headers, one every 0.1 s: each read finishes well within a 1 s read timeout, the whole takes 2.4 s.
+TRICKLED = b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"
+
+
+def loopback_client(**kwargs: object) -> httpx.Client:
+    return guarded_http_client(
+        UrlGuard(allow_loopback=True),
+        timeout=httpx.Timeout(1.0),
+        follow_redirects=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_per_read_timeouts_alone_let_a_trickling_answer_run_on() -> None:
+    """Why a deadline is needed: httpx's timeouts bound each read, and every read here is quick."""
+    with trickling_server(interval=0.1, answer=TRICKLED) as trickle, loopback_client() as client:
+        response = client.post(f"{trickle.url}/hook", content=b"{}")
+    assert response.status_code == 200
+    assert (len(trickle.finished), trickle.cut_off) == (1, [])
+
+
+def test_a_deadline_cuts_a_trickling_answer_off() -> None:
+    with trickling_server(interval=0.1, answer=TRICKLED) as trickle, loopback_client(deadline_seconds=0.5) as client:
+        with pytest.raises(httpx.ReadTimeout, match=r"0\.5 s deadline passed") as caught:
+            client.post(f"{trickle.url}/hook", content=b"{}")
+        assert isinstance(caught.value.__cause__, DeadlineExceeded)
+        trickle_wait(trickle)
+    assert trickle.finished == []
+    assert len(trickle.cut_off) == 1
+
+
+def test_a_deadline_already_past_makes_no_connection() -> None:
+    with serve(lambda request: Reply(200)) as server, loopback_client(deadline_seconds=0.000001) as client:
+        with pytest.raises(httpx.ReadTimeout, match="deadline passed"):
+            client.post(f"{server.url}/hook", content=b"{}")
+        assert server.received == []
+
+
+def test_an_answer_within_the_deadline_is_read_as_usual() -> None:
+    with serve(lambda request: Reply(204)) as server, loopback_client(deadline_seconds=5) as client:
+        assert client.post(f"{server.url}/hook", content=b"{}").status_code == 204
+    assert len(server.received) == 1
+
+
+def trickle_wait(trickle: Trickle) -> None:
+    """Until the server noticed the hang-up (its next byte fails to send)."""
+    for _ in range(100):
+        if trickle.cut_off:
+            return
+        time.sleep(0.05)

@@ -19,6 +19,7 @@ from jsonschema import Draft4Validator  # type: ignore[import-untyped]
 from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 
 from local.aws.apigateway.policy import wildcard
+from local.aws.apigateway.throttling import MethodKey, Throttle
 from local.aws.template import Resolver, Template, UnresolvableError, references
 
 AWS_PROXY = "AWS_PROXY"
@@ -154,6 +155,8 @@ class ApiDefinition:
     stage_variables: dict[str, str]
     tracing: bool
     permissions: tuple[Permission, ...]
+    default_throttle: Throttle | None = None  # every method's own bucket, from the stage's `/*` `*` settings
+    method_throttles: dict[MethodKey, Throttle] = field(default_factory=dict)
 
     def may_invoke(self, function_arn: str, source_arn: str) -> bool:
         """Whether a Lambda permission of the template lets API Gateway invoke the function from `source_arn`."""
@@ -510,9 +513,41 @@ class _Loader:
             found.append(Permission(function_name(target), resolved_source))
         return tuple(found)
 
+    def throttles(self) -> tuple[Throttle | None, dict[MethodKey, Throttle]]:
+        """The stage's default method throttle and each method's own, from its MethodSettings (and, for a stage
+        given as a Deployment's StageDescription, its top-level ThrottlingRateLimit/BurstLimit)."""
+        what = f"stage {self.stage_name}"
+        default = _throttle(self.stage, None, what)
+        per_method: dict[MethodKey, Throttle] = {}
+        for setting in self.stage.get("MethodSettings") or []:
+            http_method = str(setting.get("HttpMethod", "*")).upper()
+            # `/` then the resource path with `/` written `~1` (and `~` as `~0`): `/~1callbacks~1{id}`, or `/*`.
+            encoded = str(setting.get("ResourcePath", "/*"))
+            if encoded == "/*":
+                if http_method != "*":
+                    raise ApiDefinitionError(f"{what}: method settings for {http_method} /* are not emulated")
+                default = _throttle(setting, default, what)
+                continue
+            path = encoded.removeprefix("/").replace("~1", "/").replace("~0", "~")
+            if "*" in path or not path.startswith("/"):
+                raise ApiDefinitionError(f"{what}: method settings for resource path {path!r} are not emulated")
+            found = _throttle(setting, None, what)
+            if found is not None:
+                per_method[(http_method, path)] = found
+        filled: dict[MethodKey, Throttle] = {}
+        for key, value in per_method.items():  # a method's own settings leave out what it takes from the stage
+            if default is None and (value.rate < 0 or value.burst < 0):
+                raise ApiDefinitionError(f"{what}: {key[0]} {key[1]} sets only half a throttle and the stage none")
+            filled[key] = Throttle(
+                rate=value.rate if value.rate >= 0 else default.rate if default else value.rate,
+                burst=value.burst if value.burst >= 0 else default.burst if default else value.burst,
+            )
+        return default, filled
+
     def load(self) -> ApiDefinition:
         api_props = self.template.resources[self.api].get("Properties", {})
         access_log = self.stage.get("AccessLogSetting") or {}
+        default_throttle, method_throttles = self.throttles()
         return ApiDefinition(
             logical_id=self.api,
             api_id=self.api_id,
@@ -524,7 +559,23 @@ class _Loader:
             stage_variables={str(k): str(v) for k, v in (self.stage.get("Variables") or {}).items()},
             tracing=as_bool(self.stage.get("TracingEnabled", False)),
             permissions=self.permissions(),
+            default_throttle=default_throttle,
+            method_throttles=method_throttles,
         )
+
+
+def _throttle(settings: dict[str, Any], inherited: Throttle | None, what: str) -> Throttle | None:
+    """ThrottlingRateLimit/BurstLimit of one settings object; a missing one is taken from `inherited` (-1 when
+    there is nothing to inherit yet: filled in from the stage's default once that is known)."""
+    rate, burst = settings.get("ThrottlingRateLimit"), settings.get("ThrottlingBurstLimit")
+    if rate is None and burst is None:
+        return inherited
+    try:
+        parsed_rate = float(rate) if rate is not None else (inherited.rate if inherited else -1.0)
+        parsed_burst = int(burst) if burst is not None else (inherited.burst if inherited else -1)
+    except (TypeError, ValueError) as exc:
+        raise ApiDefinitionError(f"{what}: throttling {rate!r}/{burst!r} is not a number") from exc
+    return Throttle(rate=parsed_rate, burst=parsed_burst)
 
 
 def _static(source: Any, what: str) -> str:

@@ -14,17 +14,20 @@ from local.aws.apigateway.integrations import call_function, mock_response
 from local.aws.apigateway.messages import HttpRequest, HttpResponse
 from local.aws.apigateway.responses import GatewayError, render
 from local.aws.apigateway.routing import match, split_path
+from local.aws.apigateway.throttling import Throttling
 from local.aws.apigateway.validation import validate
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 MISSING_TOKEN = "Missing Authentication Token"  # noqa: S105 (a message, not a secret)
 TOO_LARGE = "Request Too Long"
+TOO_MANY = "Too Many Requests"
 
 
 class Gateway:
     def __init__(self, api: ApiDefinition, find_function: FindFunction, clock: Callable[[], float] = time.monotonic):
         self.api = api
         self.authorizers = Authorizers(find_function, clock)
+        self.throttling = Throttling(api.default_throttle, api.method_throttles, clock)
         self._find = find_function
 
     def handle(self, request: HttpRequest, *, body_too_large: bool = False) -> HttpResponse:
@@ -59,6 +62,8 @@ class Gateway:
         if body_too_large:
             raise GatewayError("REQUEST_TOO_LARGE", TOO_LARGE)
         method = self._method(exchange, segments)
+        if not self.throttling.admit(method.http_method, method.resource_path):
+            raise GatewayError("THROTTLED", TOO_MANY)
         if method.authorizer is not None:
             self.authorizers.authorize(method.authorizer, exchange)
         validate(method, request, exchange.path_parameters)

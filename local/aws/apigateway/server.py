@@ -210,6 +210,10 @@ class ApiGatewayAdapter:
     def clear_authorizer_cache(self) -> None:
         self.gateway.authorizers.clear_cache()
 
+    def throttled(self) -> dict[tuple[str, str], int]:
+        """Requests answered 429 by stage or method throttling, by (HTTP method, resource path)."""
+        return dict(self.gateway.throttling.throttled)
+
     def __enter__(self) -> ApiGatewayAdapter:
         self.start()
         return self

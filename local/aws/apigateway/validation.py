@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from jsonschema import Draft4Validator  # type: ignore[import-untyped]
@@ -39,14 +40,27 @@ def model_for(method: Method, content_type: str | None) -> dict[str, Any] | None
     return method.models.get(wanted, method.models.get(DEFAULT_MODEL_KEY))
 
 
+def _parse(text: str) -> Any:
+    """The body as JSON. Integers past Python's digit limit are read as decimals (API Gateway's validator has
+    no such limit, so the function still sees them); nesting past the recursion limit is an invalid body."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return json.loads(text, parse_int=Decimal)
+
+
 def check_body(method: Method, request: HttpRequest) -> None:
     schema = model_for(method, request.content_type)
     if schema is None:
         return
     try:
-        document = json.loads(request.body.decode("utf-8")) if request.body.strip() else {}
+        document = _parse(request.body.decode("utf-8")) if request.body.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GatewayError("BAD_REQUEST_BODY", "Invalid request body", validation_error=f"[{exc}]") from exc
+    except RecursionError as exc:
+        raise GatewayError("BAD_REQUEST_BODY", "Invalid request body", validation_error="[nested too deeply]") from exc
     errors = sorted(Draft4Validator(schema).iter_errors(document), key=lambda error: list(error.path))
     if errors:
         details = ", ".join(

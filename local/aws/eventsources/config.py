@@ -41,6 +41,10 @@ class FilterCriteria(_Properties):
     filters: list[FilterEntry] = Field(default_factory=list)
 
 
+class ScalingConfig(_Properties):
+    maximum_concurrency: int | None = Field(default=None, ge=2, le=1000)
+
+
 class OnFailure(_Properties):
     destination: str
 
@@ -63,9 +67,9 @@ class MappingProperties(_Properties):
     maximum_record_age_in_seconds: int | None = Field(default=None, ge=-1, le=604_800)
     destination_config: DestinationConfig | None = None
     parallelization_factor: int | None = Field(default=None, ge=1, le=10)
-    # Accepted, nothing to emulate: a concurrency cap (local invocations of one function are serial anyway),
-    # metrics, tags.
-    scaling_config: dict[str, Any] | None = None
+    # An SQS source's cap on concurrent invocations (queues.py runs up to a few at once).
+    scaling_config: ScalingConfig | None = None
+    # Accepted, nothing to emulate: metrics, tags.
     metrics_config: dict[str, Any] | None = None
     tags: list[dict[str, Any]] | None = None
 
@@ -99,6 +103,8 @@ class MappingProperties(_Properties):
                 raise ValueError("an SQS BatchSize above 10 needs MaximumBatchingWindowInSeconds of at least 1")
         elif self.starting_position is None:
             raise ValueError("StartingPosition is required for a DynamoDB stream source")
+        elif self.scaling_config is not None:
+            raise ValueError("ScalingConfig applies to an SQS source, not to a stream")
         return self
 
     # -- effective values ----------------------------------------------------------------------
@@ -107,6 +113,10 @@ class MappingProperties(_Properties):
     def effective_batch_size(self) -> int:
         default = QUEUE_BATCH_DEFAULT if self.source_kind is SourceKind.SQS else STREAM_BATCH_DEFAULT
         return self.batch_size or default
+
+    @property
+    def maximum_concurrency(self) -> int | None:
+        return self.scaling_config.maximum_concurrency if self.scaling_config else None
 
     @property
     def reports_item_failures(self) -> bool:

@@ -8,21 +8,32 @@ becomes visible again after its visibility timeout (which the function may chang
 RedrivePolicy moves it to the dead-letter queue once it has been received more than maxReceiveCount times.
 moto applies the RedrivePolicy on receive, as SQS does, so the driver never moves messages itself; it
 counts as dead-lettered a failed message that has used its last receive.
+
+Lambda polls a queue with several pollers and invokes the function concurrently, up to the mapping's
+ScalingConfig.MaximumConcurrency; locally a mapping with that setting runs that many pollers (at most
+LOCAL_MAX_CONCURRENCY), each invoking on its own, so one slow batch does not hold the next one back. Without
+it, one poller (Lambda would scale further; local mode keeps the order simple where nothing needs more).
+An invocation that outlives the function's timeout is a failed one, as when Lambda stops it: nothing of its
+batch is deleted, whatever the handler answered once it finished.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local.aws.eventsources.config import MappingConfigError, MappingProperties
 from local.aws.eventsources.driver import DEFAULT_TIMING, Clients, MappingDriver, Timing
-from local.aws.eventsources.invoke import Invocable, Verdict, invoke_batch
+from local.aws.eventsources.invoke import Invocable, Outcome, Verdict, invoke_batch
 from local.aws.eventsources.records import queue_event_record
 
 RECEIVE_MAX = 10
 LONG_POLL_SECONDS = 1
 DELETE_BATCH_MAX = 10
+LOCAL_MAX_CONCURRENCY = 10
 
 
 def filter_view(record: dict[str, Any]) -> dict[str, Any]:
@@ -52,9 +63,58 @@ class QueueMapping(MappingDriver):
         self.window = float(properties.maximum_batching_window_in_seconds)
         self.queue_url = ""
         self.max_receive_count: int | None = None
+        self.concurrency = min(properties.maximum_concurrency or 1, LOCAL_MAX_CONCURRENCY)
+        self.timeout_seconds: float | None = getattr(host, "timeout_seconds", None)
         self._sqs: Any = None
+        self._pollers: list[threading.Thread] = []
+        self._shared = threading.Lock()  # the pollers' shared counters
+        self._prepared = False
+        # Per poller (by thread): the start of its last poll that found nothing, None while it has messages in
+        # hand. The mapping is quiet since the earliest of them once every poller has one.
+        self._poller_quiet: dict[int, float | None] = {}
+
+    # -- several pollers ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.properties.enabled or self._pollers:
+            return
+        self._pollers = [
+            threading.Thread(target=self._run, name=f"esm-{self.name}-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
+        self._thread = self._pollers[0]
+        for poller in self._pollers:
+            poller.start()
+
+    def join(self, timeout: float) -> bool:
+        deadline = self.now() + timeout
+        for poller in self._pollers:
+            poller.join(max(0.0, deadline - self.now()))
+        return not any(poller.is_alive() for poller in self._pollers)
+
+    @property
+    def running(self) -> bool:
+        return any(poller.is_alive() for poller in self._pollers)
+
+    def quiet_since(self, mark: float) -> bool:
+        with self._shared:
+            quiet = [when for when in self._poller_quiet.values() if when is not None]
+            every_poller = len(quiet) == len(self._poller_quiet) == max(1, len(self._pollers))
+        self._quiet_as_of = min(quiet) if every_poller else None
+        return super().quiet_since(mark)
+
+    def _note_poll(self, quiet_as_of: float | None) -> None:
+        with self._shared:
+            self._poller_quiet[threading.get_ident()] = quiet_as_of
 
     def prepare(self) -> None:
+        with self._shared:
+            if self._prepared:
+                return
+            self._prepare()
+            self._prepared = True
+
+    def _prepare(self) -> None:
         self._sqs = self.clients("sqs")
         _, _, _, _, account, name = self.queue_arn.split(":", 5)
         self.queue_url = str(self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
@@ -92,17 +152,23 @@ class QueueMapping(MappingDriver):
 
     def step(self) -> bool:
         started = self.now()
-        messages = self._gather()
+        try:
+            messages = self._gather()
+        except (ClientError, BotoCoreError):
+            self._note_poll(None)  # the driver counts the error and polls again
+            raise
         if not messages:
-            self._quiet_as_of = started
+            self._note_poll(started)
             return False
+        self._note_poll(None)
         self.moved()
-        self.stats.received += len(messages)
         records = [queue_event_record(message, self.queue_arn) for message in messages]
         selected = [record for record in records if self.filters.keeps(filter_view(record))]
         chosen = {record["messageId"] for record in selected}
         done = [record for record in records if record["messageId"] not in chosen]
-        self.stats.filtered += len(done)  # Lambda deletes messages no filter selects
+        with self._shared:
+            self.stats.received += len(messages)
+            self.stats.filtered += len(done)  # Lambda deletes messages no filter selects
         if selected:
             done.extend(self._invoke(selected))
         self._delete(done)
@@ -111,21 +177,25 @@ class QueueMapping(MappingDriver):
 
     def _invoke(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Invoke with the batch; the records that succeeded, to be deleted."""
+        began = self.now()
         outcome = invoke_batch(
             self.host, records, {record["messageId"] for record in records}, self.properties.reports_item_failures
         )
-        self.stats.batches += 1
-        if outcome.verdict is Verdict.SUCCEEDED:
-            succeeded = records
-        else:
-            self.stats.failures += 1
-            if outcome.verdict is Verdict.PARTIAL:
-                succeeded = [r for r in records if r["messageId"] not in outcome.failed_items]
-                failed = [r for r in records if r["messageId"] in outcome.failed_items]
+        if self.timeout_seconds is not None and self.now() - began > self.timeout_seconds:
+            outcome = Outcome(Verdict.FAILED, function_error="Unhandled", reason="Task timed out")
+        with self._shared:
+            self.stats.batches += 1
+            if outcome.verdict is Verdict.SUCCEEDED:
+                succeeded = records
             else:
-                succeeded, failed = [], records
-            self.stats.dead_lettered += sum(1 for record in failed if self._last_receive(record))
-        self.stats.records += len(succeeded)
+                self.stats.failures += 1
+                if outcome.verdict is Verdict.PARTIAL:
+                    succeeded = [r for r in records if r["messageId"] not in outcome.failed_items]
+                    failed = [r for r in records if r["messageId"] in outcome.failed_items]
+                else:
+                    succeeded, failed = [], records
+                self.stats.dead_lettered += sum(1 for record in failed if self._last_receive(record))
+            self.stats.records += len(succeeded)
         return succeeded
 
     def _last_receive(self, record: dict[str, Any]) -> bool:
@@ -142,5 +212,6 @@ class QueueMapping(MappingDriver):
                 Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)],
             )
             for failed in answer.get("Failed", []):
-                self.stats.poller_errors += 1
-                self.stats.last_error = f"DeleteMessageBatch {failed.get('Code')}: {failed.get('Message')}"
+                with self._shared:
+                    self.stats.poller_errors += 1
+                    self.stats.last_error = f"DeleteMessageBatch {failed.get('Code')}: {failed.get('Message')}"

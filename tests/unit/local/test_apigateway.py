@@ -692,7 +692,12 @@ def test_a_missing_required_parameter_is_400(stack: Stack, http: httpx.Client) -
 
 @pytest.mark.parametrize(
     ("content", "detail"),
-    [(b'{"name": 5}', "name: 5 is not of type 'string'"), (b"[1]", "body: [1] is not of type 'object'"), (b"{", "")],
+    [
+        (b'{"name": 5}', "name: 5 is not of type 'string'"),
+        (b"[1]", "body: [1] is not of type 'object'"),
+        (b"{", ""),
+        (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+    ],
 )
 def test_a_body_that_fails_the_model_is_400(stack: Stack, http: httpx.Client, content: bytes, detail: str) -> None:
     headers = {**KEY, "X-Request-Id": "r1", "Content-Type": "application/json"}
@@ -705,6 +710,15 @@ def test_a_body_that_fails_the_model_is_400(stack: Stack, http: httpx.Client, co
     assert body["message"] == "Invalid request body"
     assert detail in body["details"]
     assert stack.app.events == []
+
+
+def test_an_integer_past_pythons_digit_limit_still_reaches_the_function(stack: Stack, http: httpx.Client) -> None:
+    """API Gateway's validator has no digit limit: the function gets the body and answers for itself."""
+    headers = {**KEY, "X-Request-Id": "r1", "Content-Type": "application/json"}
+    content = b'{"name": "x", "n": ' + b"1" * 5_000 + b"}"
+
+    assert http.post("/items", content=content, headers=headers).status_code == 200
+    assert stack.app.events[-1]["body"] == content.decode()
 
 
 def test_a_valid_request_passes_and_a_body_without_a_model_is_not_checked(stack: Stack, http: httpx.Client) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from local.aws.eventsources import EventSources, MappingConfigError, QueueMapping, StreamMapping, Timing
 from local.aws.eventsources.config import parse_mapping
+from local.aws.eventsources.queues import LOCAL_MAX_CONCURRENCY
 from tests.fixtures.aws import TABLE
 
 FUNCTION = "kling-relay-test-deliver"
@@ -309,7 +310,7 @@ class StillDriver(QueueMapping):
     """A mapping that is never started: its idleness is set by the test."""
 
     def set(self, quiet_as_of: float | None, last_activity: float) -> None:
-        self._quiet_as_of = quiet_as_of
+        self._poller_quiet = {0: quiet_as_of}  # its one poller's last empty poll
         self.last_activity = last_activity
 
 
@@ -329,3 +330,97 @@ def test_wait_idle_needs_every_mapping_to_have_polled_since_the_last_activity_an
     assert sources.wait_idle(0.1)
     first.set(quiet_as_of=None, last_activity=now + 5)  # records in hand
     assert not sources.wait_idle(0.1)
+
+
+# -- MaximumConcurrency and the function's timeout ------------------------------------------------------------
+
+
+class BlockingHost(RecordingHost):
+    """Holds every batch whose first body is `hold` until released; counts how many run at once."""
+
+    def __init__(self, timeout_seconds: float | None = None) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.running = 0
+        self.most_at_once = 0
+        self.timeout_seconds = timeout_seconds
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if event["Records"][0]["body"] == "hold":
+                self.release.wait(10)
+            return super().invoke(event)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_with_maximum_concurrency_a_held_batch_does_not_hold_back_the_next(queue: Queue) -> None:
+    host = BlockingHost()
+    props = properties(queue, BatchSize=1, ScalingConfig={"MaximumConcurrency": 3})
+    with running(props, host) as (mapping, sources):
+        assert mapping.concurrency == 3
+        assert (
+            QueueMapping(
+                "Many",
+                parse_mapping("Many", properties(queue, ScalingConfig={"MaximumConcurrency": 500})),
+                host,
+                boto3.client,
+            ).concurrency
+            == LOCAL_MAX_CONCURRENCY
+        )
+        send(queue, "hold")
+        wait_until(lambda: host.running == 1)
+        send(queue, "next")
+        wait_until(lambda: ["next"] in host.bodies())  # while the first batch is still held
+        assert not sources.wait_idle(0.2)  # a batch in hand is not idle
+        host.release.set()
+        assert sources.wait_idle(10)
+    assert sorted(host.bodies()) == [["hold"], ["next"]]
+    assert host.most_at_once == 2
+    assert queue.counts() == (0, 0)
+
+
+def test_without_a_scaling_config_batches_run_one_at_a_time(queue: Queue) -> None:
+    host = BlockingHost()
+    with running(properties(queue, BatchSize=1), host) as (mapping, sources):
+        assert mapping.concurrency == 1
+        send(queue, "hold")
+        wait_until(lambda: host.running == 1)
+        send(queue, "next")
+        time.sleep(0.3)
+        assert host.bodies() == []  # the held batch's record is not in yet, and "next" waits for it
+        host.release.set()
+        assert sources.wait_idle(10)
+    assert host.bodies() == [["hold"], ["next"]]
+    assert host.most_at_once == 1
+
+
+def test_a_batch_that_outlives_the_function_timeout_failed_whatever_it_answered(queue: Queue) -> None:
+    """As Lambda stops a function at its timeout: none of the batch is deleted, all of it comes back."""
+    host = BlockingHost(timeout_seconds=0.2)
+    sqs = boto3.client("sqs")
+    sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"VisibilityTimeout": "60"})
+    with running(properties(queue), host) as (mapping, sources):
+        send(queue, "hold")
+        wait_until(lambda: host.running == 1)
+        time.sleep(0.4)
+        host.release.set()
+        assert sources.wait_idle(10)
+        assert mapping.stats.failures == 1
+        assert mapping.stats.records == 0
+    assert queue.counts() == (0, 1)  # still on the queue, hidden until its visibility timeout
+
+
+def test_scaling_config_is_for_queues_only() -> None:
+    stream = {
+        "FunctionName": FUNCTION,
+        "EventSourceArn": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000",
+        "StartingPosition": "LATEST",
+        "ScalingConfig": {"MaximumConcurrency": 5},
+    }
+    with pytest.raises(MappingConfigError, match="ScalingConfig applies to an SQS source"):
+        parse_mapping("Stream", stream)

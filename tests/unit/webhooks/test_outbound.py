@@ -1,4 +1,4 @@
-"""Standard Webhooks signing, checked with the reference library, and the retry decision."""
+"""Standard Webhooks signing, checked with the reference library."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from shared.signing import SigningKeys
-from shared.webhooks.outbound import MAX_DELAY_SECONDS, Delivery, _retry, signed_headers
-from shared.webhooks.retry import MAX_DELIVERY_ATTEMPTS, RETRY_DELAYS_SECONDS
+from shared.webhooks.outbound import signed_headers
 
 KEYS = SigningKeys("k" * 64)
 SECRET = KEYS.tenant_webhook_secret("tenant-a", 1)
@@ -50,30 +49,3 @@ def test_an_old_signature_is_refused_by_the_receiver() -> None:
     headers = signed_headers(SECRET, EVENT_ID, BODY, datetime.now(UTC) - timedelta(minutes=10))
     with pytest.raises(WebhookVerificationError, match="too old"):
         Webhook(SECRET).verify(BODY, headers)
-
-
-@pytest.mark.parametrize(
-    ("attempt", "retry_after", "expected"),
-    [
-        (1, None, RETRY_DELAYS_SECONDS[0]),
-        (1, "120", 120),
-        (5, "120", RETRY_DELAYS_SECONDS[4]),
-        (1, str(10**9), MAX_DELAY_SECONDS),
-        (1, "-5", RETRY_DELAYS_SECONDS[0]),
-        (1, "1.5", RETRY_DELAYS_SECONDS[0]),
-    ],
-)
-def test_a_retry_waits_the_schedule_or_a_longer_retry_after_within_the_cap(
-    attempt: int, retry_after: str | None, expected: int
-) -> None:
-    outcome = _retry(attempt, 503, "HTTP 503", retry_after)
-    assert outcome.result is Delivery.RETRY
-    assert outcome.retry_in_seconds == expected
-    assert outcome.status_code == 503
-
-
-def test_the_last_attempt_is_exhausted() -> None:
-    outcome = _retry(MAX_DELIVERY_ATTEMPTS, None, "ConnectError", "60")
-    assert outcome.result is Delivery.EXHAUSTED
-    assert outcome.retry_in_seconds is None
-    assert outcome.reason == "ConnectError"
