@@ -49,7 +49,9 @@ def chromium_or_skip() -> Path:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: Playwright's sync API keeps an asyncio loop running on the thread for as
+# long as it is open, and every later test on the same worker that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = chromium_or_skip()
     with sync_playwright() as playwright:
