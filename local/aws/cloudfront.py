@@ -81,6 +81,8 @@ def default_root_object(template: Template) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog of 5 resets connections in a burst; a real endpoint queues them.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], site: ConsoleDistribution) -> None:
         self.site = site

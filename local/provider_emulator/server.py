@@ -30,6 +30,8 @@ _REASONS = {455: "Service Unavailable", 505: "Function Disabled"}
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog of 5 resets connections in a burst; a real endpoint queues them.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], engine: Engine, control: ControlApi) -> None:
         self.engine = engine

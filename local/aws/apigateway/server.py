@@ -34,6 +34,8 @@ class _BadRequestError(Exception):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog of 5 resets connections in a burst; a real endpoint queues them.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         self.gateway = gateway
