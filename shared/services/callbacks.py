@@ -1,10 +1,10 @@
 """Provider callbacks: verify, then treat the body only as a hint and re-read the provider.
 
-Checks, in order, each failing closed: body size; a provider that sends callbacks; the per-job
-token (constant time); the job exists and belongs to that provider; the provider's own signature
-where configured (Kie: HMAC over task id and timestamp, inside a time window); the body names the
-job's task. Then the task status is read from the provider's API with our key, and only that
-answer moves the job.
+Checks, in order, each failing closed: body size; a provider that sends callbacks; the token,
+bound to the job and the provider it was handed to (constant time); the job exists and belongs to
+that provider; the provider's own signature where configured (Kie: HMAC over task id and timestamp,
+inside a time window); the body names the job's task. Then the task status is read from the
+provider's API with our key, and only that answer moves the job.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def handle_callback(
         raise PayloadTooLargeError(f"callback bodies are limited to {rt.settings.max_callback_bytes} bytes")
     if provider not in PROVIDER_NAMES or not capabilities(provider).callbacks:
         raise CallbackRejectedError("unknown_provider", status_code=404)
-    if not rt.signing_keys().callback_token_valid(job_id, token):
+    if not rt.signing_keys().callback_token_valid(job_id, provider, token):
         raise CallbackRejectedError("bad_token")
     job = rt.jobs.get(job_id)
     if job is None:

@@ -112,7 +112,7 @@ def poll(job: JobRecord, polls: int = 0) -> dict[str, Any]:
 
 
 def callback(scene: Scene, job: JobRecord, status: str = "finished") -> HttpAnswer:
-    token = scene.rt.signing_keys().callback_token(job.id)
+    token = scene.rt.signing_keys().callback_token(job.id, job.provider)
     event = api_event(
         "POST", f"/callbacks/vidgo/{job.id}?token={token}", raw_body=json.dumps(vidgo(status)), tenant=None
     )
