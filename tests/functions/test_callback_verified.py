@@ -427,3 +427,66 @@ def test_callback_overtaking_the_submit_answer_through_the_api(runtime: Runtimes
     assert [a.outcome.value for a in job.attempts] == ["accepted"]
     assert job.version == 2
     assert submitted.body["status"] == "archiving"
+
+
+# -- one provider task, one job -----------------------------------------------------------------------
+
+
+def test_callback_attaching_a_task_another_job_holds_to_a_submitting_job_is_refused(
+    runtime: Runtimes, router: Any, cloud: Cloud
+) -> None:
+    """The finding: a job still `submitting` adopted, through a callback with its own valid token, a
+    task another job holds, and so that job's result. Refused before the provider is asked."""
+    rt = runtime()
+    holder = tracked_job(rt.jobs, "vidgo", JobStatus.RUNNING, VIDGO_TASK)
+    submitting = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    before = stored_item(cloud, submitting.id)
+    status = router.get(VIDGO_STATUS).respond(200, json=vidgo_task("finished"))
+
+    result = post_callback("vidgo", submitting.id, token_for(rt, submitting), vidgo_task("finished"))
+
+    assert (result.status, result.body["error"]["details"]) == (401, {"reason": "task_claimed"})
+    assert status.call_count == 0
+    assert stored_item(cloud, submitting.id) == before
+    assert rt.jobs.get(holder.id) == holder
+    assert rt.jobs.task_holder("vidgo", VIDGO_TASK) == holder.id
+
+
+def test_callback_losing_the_task_to_another_job_while_it_rereads_changes_nothing(
+    runtime: Runtimes, router: Any, cloud: Cloud
+) -> None:
+    """The race: another job records the task between the callback's check and its write."""
+    rt = runtime()
+    submitting = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    rival = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    before = stored_item(cloud, submitting.id)
+
+    def rival_records_the_task_first(request: httpx.Request) -> httpx.Response:
+        rt.jobs.transition(rival, JobStatus.QUEUED, provider_task_id=VIDGO_TASK)
+        return httpx.Response(200, json=vidgo_task("finished"))
+
+    router.get(VIDGO_STATUS).mock(side_effect=rival_records_the_task_first)
+
+    result = post_callback("vidgo", submitting.id, token_for(rt, submitting), vidgo_task("finished"))
+
+    assert (result.status, result.body["error"]["details"]) == (401, {"reason": "task_claimed"})
+    assert stored_item(cloud, submitting.id) == before
+    assert rt.jobs.task_holder("vidgo", VIDGO_TASK) == rival.id
+
+
+def test_a_submitting_jobs_callback_claims_the_task_so_no_other_job_can(
+    runtime: Runtimes, router: Any, cloud: Cloud
+) -> None:
+    rt = runtime()
+    first = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    second = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    router.get(VIDGO_STATUS).respond(200, json=provider_json("vidgo", "status_running"))
+
+    adopted = post_callback("vidgo", first.id, token_for(rt, first), vidgo_task("running"))
+    before = stored_item(cloud, second.id)
+    refused = post_callback("vidgo", second.id, token_for(rt, second), vidgo_task("running"))
+
+    assert adopted.body == {"result": "applied", "status": "running"}
+    assert (refused.status, refused.body["error"]["details"]) == (401, {"reason": "task_claimed"})
+    assert stored_item(cloud, second.id) == before
+    assert rt.jobs.task_holder("vidgo", VIDGO_TASK) == first.id

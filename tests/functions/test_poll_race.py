@@ -81,7 +81,7 @@ class Scene:
         return [
             (record["dynamodb"]["NewImage"], record["dynamodb"].get("OldImage"))
             for record in found
-            if record["dynamodb"]["NewImage"]["id"]["S"] == job.id
+            if record["dynamodb"]["NewImage"].get("id", {}).get("S") == job.id  # the job's item, not its task claim
         ]
 
     def events(self, job: JobRecord) -> list[str]:
