@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -28,3 +29,24 @@ def client(service: str) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests and the local stack switch endpoints)."""
     client.cache_clear()
+
+
+def credentials_expiry(session: boto3.Session | None = None) -> datetime | None:
+    """When the credentials this process signs with (the default session's, which every client here uses) stop
+    working, when they say: role sessions read from the container credentials endpoint (SnapStart) or an
+    assumed role do; long-term keys, and session keys handed over in the environment alone, do not (None).
+
+    Credentials close to their expiry are refreshed first, so the answer is about the ones a signature made
+    now would use.
+    """
+    if session is None:
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+    credentials = session.get_credentials() if session is not None else None
+    if credentials is None:
+        return None
+    credentials.get_frozen_credentials()  # refreshes credentials that are about to expire
+    # Only botocore's RefreshableCredentials know their expiry, and they expose it under this name alone.
+    expiry = getattr(credentials, "_expiry_time", None)
+    return expiry if isinstance(expiry, datetime) else None

@@ -82,7 +82,7 @@ class Runtime:
         from shared.gateways.archive_store import ArchiveStore
 
         self.require("bucket_name")
-        return ArchiveStore(self.client("s3"), self.settings.bucket_name)
+        return ArchiveStore(self.client("s3"), self.settings.bucket_name, credentials_expiry=aws.credentials_expiry)
 
     @cached_property
     def secrets(self) -> SecretStore:
