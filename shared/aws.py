@@ -1,9 +1,10 @@
-"""Lazily created boto3 clients, one per service per process (endpoint from AWS_ENDPOINT_URL if set)."""
+"""boto3 clients with this system's settings (endpoint from AWS_ENDPOINT_URL if set), and how long the
+credentials they sign with last. Clients are kept by their owner: the function's `Runtime` (one per process,
+so one client per service) or the repository or CLI command that made one."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import boto3
@@ -19,16 +20,6 @@ def new_client(service: str) -> Any:
     """A boto3 client with this system's retry, timeout and signing settings."""
     config = _CONFIG.merge(_PER_SERVICE[service]) if service in _PER_SERVICE else _CONFIG
     return boto3.client(service, config=config)
-
-
-@cache
-def client(service: str) -> Any:
-    return new_client(service)
-
-
-def reset_clients() -> None:
-    """Forget cached clients (tests and the local stack switch endpoints)."""
-    client.cache_clear()
 
 
 def credentials_expiry(session: boto3.Session | None = None) -> datetime | None:
