@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import httpx
 
     from shared.gateways.archive_store import ArchiveStore
+    from shared.gateways.delivery_queue import DeliveryQueue
     from shared.gateways.event_publisher import EventPublisher
     from shared.gateways.poller import Poller
     from shared.providers.base import Provider
@@ -104,6 +105,12 @@ class Runtime:
 
         self.require("topic_arn")
         return EventPublisher(self.client("sns"), self.settings.topic_arn)
+
+    @cached_property
+    def delivery_queue(self) -> DeliveryQueue:
+        from shared.gateways.delivery_queue import DeliveryQueue
+
+        return DeliveryQueue(self.client("sqs"))
 
     @cached_property
     def secrets(self) -> SecretStore:
