@@ -130,9 +130,10 @@ class Api(Construct):
                 ),
             ),
         )
-        # A job and its idempotency claim are written in one TransactWriteItems of two Puts, which IAM checks
-        # as PutItem; DeleteItem frees a claim whose job never reached a provider.
-        grants.table_items(function, table, "GetItem", "PutItem", "Query", "DeleteItem")
+        # A job, its idempotency claim and its tenant's admission counters are written in one TransactWriteItems
+        # (Puts and Updates), which IAM checks as PutItem and UpdateItem; DeleteItem frees a claim whose job never
+        # reached a provider.
+        grants.table_items(function, table, "GetItem", "PutItem", "UpdateItem", "Query", "DeleteItem")
         grants.owner_index_query(function, table)
         grants.status_index_query(function, table)
         grants.allow(function, ["states:StartExecution"], [state_machine.state_machine_arn])

@@ -20,6 +20,8 @@ APIKEY_SK = "APIKEY"
 TENANT_SK = "TENANT"
 IDEMPOTENCY_SK = "IDEM"
 ENDPOINT_SK = "ENDPOINT"
+# Under a job's key: its admission was settled (active slot and reserved credits released), written once.
+SETTLED_SK = "SETTLED"
 
 
 def job_pk(job_id: str) -> str:
@@ -44,6 +46,11 @@ def apikey_pk(key_sha256: str) -> str:
 
 def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
+
+
+def tenant_month_sk(month: str) -> str:
+    """A tenant's credits in one month (`YYYY-MM`, UTC), an item beside the tenant's own."""
+    return f"USAGE#{month}"
 
 
 def idempotency_pk(tenant_id: str, key_sha256: str) -> str:

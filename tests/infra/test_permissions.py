@@ -53,7 +53,13 @@ def own_logs(synth: Synth, function: str) -> dict[str, set[str]]:
 def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]:
     return {
         "api": {
-            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"},
+            refs["table"]: {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+                "dynamodb:DeleteItem",
+            },
             refs["index"]: {"dynamodb:Query"},
             refs["status_index"]: {"dynamodb:Query"},
             refs["machine"]: {"states:StartExecution"},
@@ -89,6 +95,7 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
         },
         "notify": {
             refs["topic"]: {"sns:Publish"},
+            refs["table"]: {"dynamodb:PutItem", "dynamodb:UpdateItem"},
             refs["stream"]: STREAM_READ,
             "*": XRAY | {"dynamodb:ListStreams"},
             refs["notify_dlq"]: DLQ_SEND,

@@ -1,0 +1,97 @@
+"""Admission: a new job takes an active slot and reserves its estimated credits under its tenant's caps;
+a finished job gives them back (settled to what it cost). Over a cap, nothing is recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.errors import BudgetExceededError, TooManyActiveJobsError, TooManyRequestsError
+from shared.models.job import JobRecord
+from shared.observability import logger
+from shared.repository.jobs import AdmissionRefused, CreateResult, IdempotencyClaim, JobRepository
+from shared.repository.tenant_usage import Admission, month_of
+from shared.runtime import Runtime
+
+# No job can be predicted to end at a given moment; this is how soon a retry is worth trying.
+ACTIVE_RETRY_AFTER_SECONDS = 30
+
+
+def admission_for(rt: Runtime, job: JobRecord) -> Admission:
+    """What the job takes from its tenant, under the tenant's caps as stored now."""
+    tenant = rt.keys.get_tenant(job.tenant_id)
+    return Admission(
+        tenant_id=job.tenant_id,
+        month=month_of(job.created_at),
+        credits=job.reserved_credits or 0.0,
+        max_active_jobs=tenant.max_active_jobs if tenant else None,
+        monthly_credits=tenant.monthly_credits if tenant else None,
+    )
+
+
+def create_admitted(rt: Runtime, job: JobRecord, claim: IdempotencyClaim | None) -> CreateResult:
+    """Store the job with its admission in one transaction; a cap it would exceed is a 429 and nothing is stored."""
+    admission = admission_for(rt, job)
+    refusal = _refused_before_writing(admission)
+    if refusal is None:
+        try:
+            return rt.jobs.create(job, claim, admission)
+        except AdmissionRefused as refused:
+            refusal = refused.limit
+    logger.info("admission refused", tenant_id=job.tenant_id, limit=refusal)
+    raise _limit_error(rt, admission, refusal)
+
+
+def _refused_before_writing(admission: Admission) -> str | None:
+    """Caps no transaction could pass (checking them here keeps the conditions free of arithmetic on values)."""
+    if admission.max_active_jobs == 0:
+        return "max_active_jobs"
+    if admission.monthly_credits is not None and admission.credits > admission.monthly_credits:
+        return "monthly_credits"
+    return None
+
+
+def _limit_error(rt: Runtime, admission: Admission, limit: str) -> TooManyRequestsError:
+    if limit == "max_active_jobs":
+        tenant = rt.keys.get_tenant(admission.tenant_id)
+        return TooManyActiveJobsError(
+            f"the tenant already has its maximum of {admission.max_active_jobs} active jobs",
+            details={
+                "limit": "max_active_jobs",
+                "max_active_jobs": admission.max_active_jobs,
+                "active_jobs": tenant.active_jobs if tenant else 0,
+            },
+            retry_after=ACTIVE_RETRY_AFTER_SECONDS,
+        )
+    usage = rt.tenant_usage.month(admission.tenant_id, admission.month)
+    return BudgetExceededError(
+        f"the job's estimated {admission.credits:g} credits exceed what is left of the tenant's monthly budget",
+        details={
+            "limit": "monthly_credits",
+            "monthly_credits": admission.monthly_credits,
+            "credits_committed": usage.credits_committed,
+            "job_credits": admission.credits,
+            "month": admission.month,
+        },
+        retry_after=seconds_to_next_month(rt.clock()),
+    )
+
+
+def seconds_to_next_month(now: datetime) -> int:
+    now = now.astimezone(UTC)
+    start = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    return max(1, int((start - now).total_seconds()))
+
+
+def settle_finished(rt: Runtime, new_image: dict[str, Any]) -> bool:
+    """From a stream record: a job that just became terminal gives back its slot and settles its credits, once."""
+    if new_image.get("entity", {}).get("S") != "job":
+        return False
+    job = JobRepository.record_from_item(new_image)
+    if not job.terminal:
+        return False
+    # Every terminal image is tried, not only the first: the marker makes all but one a no-op.
+    settled = rt.tenant_usage.settle(job)
+    if settled:
+        logger.info("admission settled", job_id=job.id, tenant_id=job.tenant_id)
+    return settled
