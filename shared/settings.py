@@ -100,8 +100,8 @@ class Settings(BaseSettings):
     # The one origin browsers may call the API from (the console's), or `*` for any when there is no console.
     cors_allow_origin: str = Field(default="*", pattern=r"^(\*|https?://[^/\s]+)$")
 
-    # Tenants: the usage plan tiers (JSON: name -> rate_limit, burst_limit, monthly_requests, usage_plan_id) and
-    # the tier of a tenant that names none.
+    # Tenants: the usage plan tiers (JSON: name -> rate_limit, burst_limit, monthly_requests) and the tier of a
+    # tenant that names none.
     tenant_tiers: dict[TierName, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     default_tier: TierName = DEFAULT_TIER
 

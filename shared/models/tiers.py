@@ -21,8 +21,11 @@ class Tier(BaseModel):
     monthly_requests: int | None = Field(
         default=None, ge=1, description="Requests per calendar month (UTC); none is unlimited."
     )
-    # The deployed usage plan's id, set by the stack; empty where the tier is only configuration.
-    usage_plan_id: str = ""
+
+
+def usage_plan_name(stack_name: str, tier: str) -> str:
+    """The deployed usage plan of a tier, found by this name (`kling-relay keys create`, `tenants set`)."""
+    return f"{stack_name}-tier-{tier}"
 
 
 DEFAULT_TIER = "standard"

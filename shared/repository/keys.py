@@ -50,10 +50,11 @@ class TenantRecord(BaseModel):
     monthly_credits: float | None = Field(default=None, ge=0)
     # Jobs admitted and not yet settled (maintained by job creation and the stream consumer).
     active_jobs: int = 0
-    # The API Gateway API key the authorizer names as the usage identifier: its id and value. The value
-    # authenticates nothing (callers never send it); it only says which usage plan counts the request.
+    # The API Gateway API key the authorizer names as the usage identifier (its id and value) and the usage plan
+    # it is in. The value authenticates nothing (callers never send it); it says which plan counts the request.
     usage_key_id: str | None = None
     usage_key: str | None = None
+    usage_plan_id: str | None = None
 
 
 class TenantLimits(BaseModel):
@@ -158,13 +159,23 @@ class KeyRepository:
             return tenant
         return self._update_tenant(tenant_id, expression.strip(), names, values)
 
-    def set_usage_key(self, tenant_id: str, key_id: str, key_value: str) -> TenantRecord:
+    def set_usage_key(self, tenant_id: str, key_id: str, key_value: str, usage_plan_id: str) -> TenantRecord:
         return self._update_tenant(
             tenant_id,
-            "SET usage_key_id = :id, usage_key = :value",
+            "SET usage_key_id = :id, usage_key = :value, usage_plan_id = :plan",
             {"#pk": schema.PK},
-            {":id": {"S": key_id}, ":value": {"S": key_value}},
+            {":id": {"S": key_id}, ":value": {"S": key_value}, ":plan": {"S": usage_plan_id}},
         )
+
+    def usage_identifier(self, tenant_id: str) -> str | None:
+        """The tenant's usage plan API key value (what the authorizer returns), read alone."""
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key=to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK}),
+            ProjectionExpression="usage_key",
+        )
+        value = answer.get("Item", {}).get("usage_key", {}).get("S")
+        return str(value) if value else None
 
     def _update_tenant(
         self, tenant_id: str, expression: str, names: dict[str, str], values: dict[str, Any]

@@ -19,7 +19,7 @@ def usage_of(rt: Runtime, tenant_id: str) -> UsageView:
     tier_name, tier = rt.settings.tier(tenant.tier if tenant else None)
     spent = rt.tenant_usage.month(tenant_id, month)
     budget = tenant.monthly_credits if tenant else None
-    used = _requests_used(rt, tenant, tier.usage_plan_id)
+    used = _requests_used(rt, tenant)
     return UsageView(
         tenant_id=tenant_id,
         month=month,
@@ -47,14 +47,14 @@ def usage_of(rt: Runtime, tenant_id: str) -> UsageView:
     )
 
 
-def _requests_used(rt: Runtime, tenant: TenantRecord | None, usage_plan_id: str) -> int | None:
+def _requests_used(rt: Runtime, tenant: TenantRecord | None) -> int | None:
     """From the usage plan's own count; None where the tenant has no usage key or the plan cannot be read."""
-    if tenant is None or tenant.usage_key_id is None or not usage_plan_id:
+    if tenant is None or tenant.usage_key_id is None or tenant.usage_plan_id is None:
         return None
     today = rt.clock().date()
     try:
         return UsagePlans(rt.client("apigateway")).requests_used(
-            usage_plan_id, tenant.usage_key_id, today.replace(day=1), today
+            tenant.usage_plan_id, tenant.usage_key_id, today.replace(day=1), today
         )
     except ClientError as exc:
         # The limits and credits are still worth answering with; the count is reported as unknown.

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 TENANT = "tenant-usage"
 TIERS = {
-    "standard": Tier(rate_limit=10, burst_limit=20, monthly_requests=1000, usage_plan_id="plan-std"),
-    "gold": Tier(rate_limit=40, burst_limit=80, monthly_requests=None, usage_plan_id="plan-gold"),
+    "standard": Tier(rate_limit=10, burst_limit=20, monthly_requests=1000),
+    "gold": Tier(rate_limit=40, burst_limit=80, monthly_requests=None),
 }
 
 
@@ -97,7 +97,7 @@ def test_usage_counts_active_jobs_and_credits_by_provider_and_reads_requests_fro
 ) -> None:
     rt.keys.ensure_tenant(TENANT)
     rt.keys.set_limits(TENANT, TenantLimits(tier="standard", max_active_jobs=5, monthly_credits=1000))
-    rt.keys.set_usage_key(TENANT, "key-123", "value-not-shown")
+    rt.keys.set_usage_key(TENANT, "key-123", "value-not-shown", "plan-std")
     finished, running = submit({"prompt": "a fox", "provider": "kie"}), submit({"prompt": "a fox", "provider": "kie"})
     reserved = rt.jobs.get(running)
     assert reserved is not None
@@ -155,7 +155,7 @@ def test_usage_counts_active_jobs_and_credits_by_provider_and_reads_requests_fro
 def test_a_usage_plan_that_cannot_be_read_leaves_the_request_count_unknown(rt: Runtime, apigateway: Stubber) -> None:
     rt.keys.ensure_tenant(TENANT)
     rt.keys.set_limits(TENANT, TenantLimits(tier="gold"))
-    rt.keys.set_usage_key(TENANT, "key-9", "v")
+    rt.keys.set_usage_key(TENANT, "key-9", "v", "plan-gold")
     apigateway.add_client_error("get_usage", service_error_code="TooManyRequestsException", http_status_code=429)
 
     result = usage()

@@ -41,6 +41,10 @@ def refs(synth: Synth) -> dict[str, str]:
         "deliveries": synth.ref(stack.notifications.deliveries, "Arn"),
         "archive_dlq": synth.ref(stack.pipeline.archive_failures, "Arn"),
         "notify_dlq": synth.ref(stack.pipeline.notify_failures, "Arn"),
+        **{
+            f"usage_{tier}": f"arn:<AWS::Partition>:apigateway:<AWS::Region>::/usageplans/{synth.ref(plan)}/usage"
+            for tier, plan in stack.api.usage_plans.items()
+        },
     }
 
 
@@ -67,6 +71,8 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
             refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
             refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
             refs["objects"]: {"s3:GetObject"},
+            # GET /usage: what a tenant's key used under its tier's usage plan.
+            **{ref: {"apigateway:GET"} for name, ref in refs.items() if name.startswith("usage_")},
         },
         "authorizer": {refs["table"]: {"dynamodb:GetItem"}},
         "callback": {
