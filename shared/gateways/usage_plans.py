@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.models.tiers import usage_plan_name
 from shared.repository.codec import error_code
 
 KEY_NAME_PREFIX = "kling-relay-tenant-"
@@ -28,6 +29,20 @@ class UsageKey:
 class UsagePlans:
     def __init__(self, client: Any) -> None:
         self.client = client
+
+    def find_plans(self, stack_name: str) -> dict[str, str]:
+        """The stack's tier plans: tier name -> usage plan id (plans are named `<stack>-tier-<tier>`)."""
+        prefix = usage_plan_name(stack_name, "")
+        found: dict[str, str] = {}
+        request: dict[str, Any] = {"limit": 500}
+        while True:
+            answer = self.client.get_usage_plans(**request)
+            for plan in answer.get("items", []):
+                if plan.get("name", "").startswith(prefix):
+                    found[plan["name"][len(prefix) :]] = plan["id"]
+            if not answer.get("position"):
+                return found
+            request["position"] = answer["position"]
 
     def create_key(self, tenant_id: str, usage_plan_id: str) -> UsageKey:
         """A new enabled API key for the tenant, counted under the usage plan."""
