@@ -37,6 +37,9 @@ _GATEWAY_ERRORS: tuple[tuple[apigw.ResponseType, str, str | None, str], ...] = (
     (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "bad_request", None, _GATEWAY_MESSAGE),
     (apigw.ResponseType.REQUEST_TOO_LARGE, "payload_too_large", None, _GATEWAY_MESSAGE),
     (apigw.ResponseType.THROTTLED, "throttled", None, _GATEWAY_MESSAGE),
+    # The tenant's usage plan: its monthly request quota is used up, or the tenant has no usage plan key.
+    (apigw.ResponseType.QUOTA_EXCEEDED, "rate_limited", None, '"the monthly request quota of this tenant is used up"'),
+    (apigw.ResponseType.INVALID_API_KEY, "forbidden", None, '"this tenant has no usage plan"'),
     # An unknown route is reported by API Gateway as a missing token (403); it is a 404 to callers.
     (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "not_found", "404", '"no such route"'),
     (apigw.ResponseType.DEFAULT_4_XX, "bad_request", None, _GATEWAY_MESSAGE),

@@ -6,10 +6,11 @@ configuration the same way.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
@@ -110,6 +111,12 @@ class Settings(BaseSettings):
         if self.poll_min_wait_seconds > self.poll_max_wait_seconds:
             raise ValueError("poll_min_wait_seconds must not exceed poll_max_wait_seconds")
         return self
+
+    @field_validator("tenant_tiers", mode="before")
+    @classmethod
+    def _tiers_from_json(cls, value: object) -> object:
+        """A JSON object given as text (settings built from an environment mapping rather than read from it)."""
+        return json.loads(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _default_tier_exists(self) -> Settings:
