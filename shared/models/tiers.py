@@ -32,5 +32,5 @@ DEFAULT_TIER = "standard"
 DEFAULT_TIERS: dict[str, Tier] = {
     "free": Tier(rate_limit=2, burst_limit=5, monthly_requests=10_000),
     "standard": Tier(rate_limit=10, burst_limit=20, monthly_requests=200_000),
-    "pro": Tier(rate_limit=50, burst_limit=100, monthly_requests=2_000_000),
+    "pro": Tier(rate_limit=100, burst_limit=200, monthly_requests=5_000_000),
 }
