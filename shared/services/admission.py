@@ -10,6 +10,7 @@ from shared.errors import BudgetExceededError, TooManyActiveJobsError, TooManyRe
 from shared.models.job import JobRecord
 from shared.observability import logger
 from shared.repository.jobs import AdmissionRefused, CreateResult, IdempotencyClaim, JobRepository
+from shared.repository.keys import TenantRecord
 from shared.repository.tenant_usage import Admission, month_of
 from shared.runtime import Runtime
 
@@ -17,9 +18,8 @@ from shared.runtime import Runtime
 ACTIVE_RETRY_AFTER_SECONDS = 30
 
 
-def admission_for(rt: Runtime, job: JobRecord) -> Admission:
+def admission_for(rt: Runtime, job: JobRecord, tenant: TenantRecord | None) -> Admission:
     """What the job takes from its tenant, under the tenant's caps as stored now."""
-    tenant = rt.keys.get_tenant(job.tenant_id)
     return Admission(
         tenant_id=job.tenant_id,
         month=month_of(job.created_at),
@@ -31,29 +31,37 @@ def admission_for(rt: Runtime, job: JobRecord) -> Admission:
 
 def create_admitted(rt: Runtime, job: JobRecord, claim: IdempotencyClaim | None) -> CreateResult:
     """Store the job with its admission in one transaction; a cap it would exceed is a 429 and nothing is stored."""
-    admission = admission_for(rt, job)
-    refusal = _refused_before_writing(admission)
+    tenant = rt.keys.get_tenant(job.tenant_id)
+    admission = admission_for(rt, job, tenant)
+    refusal = _refused_before_writing(admission, tenant, replay=claim is not None)
     if refusal is None:
         try:
             return rt.jobs.create(job, claim, admission)
         except AdmissionRefused as refused:
             refusal = refused.limit
+            tenant = None  # read again: the counters moved since
     logger.info("admission refused", tenant_id=job.tenant_id, limit=refusal)
-    raise _limit_error(rt, admission, refusal)
+    raise _limit_error(rt, admission, refusal, tenant)
 
 
-def _refused_before_writing(admission: Admission) -> str | None:
-    """Caps no transaction could pass (checking them here keeps the conditions free of arithmetic on values)."""
+def _refused_before_writing(admission: Admission, tenant: TenantRecord | None, *, replay: bool) -> str | None:
+    """Caps no transaction could pass, and a full tenant as just read (a tenant flooding the API at its cap costs
+    one read a request). The transaction's conditions stay the authority; this only refuses early."""
     if admission.max_active_jobs == 0:
         return "max_active_jobs"
     if admission.monthly_credits is not None and admission.credits > admission.monthly_credits:
         return "monthly_credits"
-    return None
+    # A request with an Idempotency-Key may be a replay, answered with its job even at the cap: the transaction
+    # decides.
+    full = (
+        tenant is not None and admission.max_active_jobs is not None and tenant.active_jobs >= admission.max_active_jobs
+    )
+    return "max_active_jobs" if full and not replay else None
 
 
-def _limit_error(rt: Runtime, admission: Admission, limit: str) -> TooManyRequestsError:
+def _limit_error(rt: Runtime, admission: Admission, limit: str, tenant: TenantRecord | None) -> TooManyRequestsError:
     if limit == "max_active_jobs":
-        tenant = rt.keys.get_tenant(admission.tenant_id)
+        tenant = tenant or rt.keys.get_tenant(admission.tenant_id)
         return TooManyActiveJobsError(
             f"the tenant already has its maximum of {admission.max_active_jobs} active jobs",
             details={
