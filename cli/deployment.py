@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _stack_outputs(stack: str) -> dict[str, str]:
     try:
-        described = aws.client("cloudformation").describe_stacks(StackName=stack)
+        described = aws.new_client("cloudformation").describe_stacks(StackName=stack)
     except (ClientError, BotoCoreError) as exc:
         raise DeploymentNotFound(f"cannot read stack {stack}: {exc}") from exc
     outputs = described["Stacks"][0].get("Outputs", [])
@@ -65,7 +65,7 @@ class Tiers:
 def tiers(args: argparse.Namespace) -> Tiers:
     """The stack's tier usage plans (found by name) and its default tier (its output, else the built-in one)."""
     try:
-        plan_ids = UsagePlans(aws.client("apigateway")).find_plans(args.stack)
+        plan_ids = UsagePlans(aws.new_client("apigateway")).find_plans(args.stack)
     except (ClientError, BotoCoreError) as exc:
         raise DeploymentNotFound(f"cannot read the usage plans of stack {args.stack}: {exc}") from exc
     try:

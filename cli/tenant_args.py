@@ -81,7 +81,7 @@ def provision_tenant(
     caps, unlimited = limits
     return provision(
         repo,
-        UsagePlans(aws.client("apigateway")),
+        UsagePlans(aws.new_client("apigateway")),
         found.plan_ids,
         args.tenant,
         caps,

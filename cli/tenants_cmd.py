@@ -17,13 +17,14 @@ from shared.repository.tenant_usage import TenantUsageRepository, month_of
 
 def _describe(repo: KeyRepository, table_name: str, tenant: TenantRecord) -> dict[str, object]:
     month = month_of(datetime.now(UTC))
-    used = TenantUsageRepository(table_name, repo.client).month(tenant.tenant_id, month)
+    counters = TenantUsageRepository(table_name, repo.client)
+    used = counters.month(tenant.tenant_id, month)
     return {
         "tenant": tenant.tenant_id,
         "tier": tenant.tier,
         "max_active_jobs": tenant.max_active_jobs,
         "monthly_credits": tenant.monthly_credits,
-        "active_jobs": tenant.active_jobs,
+        "active_jobs": counters.active(tenant.tenant_id),
         "month": month,
         "credits_committed": used.credits_committed,
         "credits_by_provider": used.by_provider,

@@ -140,10 +140,7 @@ class Api(Construct):
                 ),
             ),
         )
-        # A job, its idempotency claim and its tenant's admission counters are written in one TransactWriteItems
-        # (Puts and Updates), which IAM checks as PutItem and UpdateItem; DeleteItem frees a claim whose job never
-        # reached a provider.
-        grants.table_items(function, table, "GetItem", "PutItem", "UpdateItem", "Query", "DeleteItem")
+        grants.table_items(function, table, "api")
         grants.owner_index_query(function, table)
         grants.status_index_query(function, table)
         grants.allow(function, ["states:StartExecution"], [state_machine.state_machine_arn])
@@ -177,7 +174,7 @@ class Api(Construct):
                 environment=settings_environment(table_name=storage.table.table_name),
             ),
         )
-        grants.table_items(function, storage.table, "GetItem")
+        grants.table_items(function, storage.table, "authorizer")
         return function
 
     def _callback_function(
@@ -201,7 +198,7 @@ class Api(Construct):
                 ),
             ),
         )
-        grants.table_items(function, storage.table, "GetItem", "PutItem")
+        grants.table_items(function, storage.table, "callback")
         grants.read_secrets(function, secrets.provider_keys, secrets.signing_key)
         return function
 

@@ -96,7 +96,7 @@ class Pipeline(Construct):
                 wildcard_reason=STREAM_WILDCARD_REASON,
             ),
         )
-        grants.table_items(self.archive_function, table, "GetItem", "PutItem")
+        grants.table_items(self.archive_function, table, "archive")
         # PutObject covers the multipart calls and GetObject covers HeadObject; the checksum is an object tag
         # (written after upload, read to resume), and outputs of a job canceled meanwhile are deleted.
         grants.objects(
@@ -144,8 +144,7 @@ class Pipeline(Construct):
         )
         # The topic uses the AWS-managed SNS key, whose key policy already lets SNS use it for this account.
         grants.allow(self.notify_function, ["sns:Publish"], [events_topic.topic_arn])
-        # A finished job's admission is settled in one TransactWriteItems: a marker Put and two counter Updates.
-        grants.table_items(self.notify_function, table, "PutItem", "UpdateItem")
+        grants.table_items(self.notify_function, table, "notify")
         self.notify_function.add_event_source(
             sources.DynamoEventSource(
                 table,

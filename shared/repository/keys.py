@@ -48,8 +48,6 @@ class TenantRecord(BaseModel):
     # Admission caps; None is unlimited.
     max_active_jobs: int | None = Field(default=None, ge=0)
     monthly_credits: float | None = Field(default=None, ge=0)
-    # Jobs admitted and not yet settled (maintained by job creation and the stream consumer).
-    active_jobs: int = 0
     # The API Gateway API key the authorizer names as the usage identifier (its id and value) and the usage plan
     # it is in. The value authenticates nothing (callers never send it); it says which plan counts the request.
     usage_key_id: str | None = None
@@ -83,7 +81,7 @@ class KeyRepository:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("dynamodb")
+            self._client = aws.new_client("dynamodb")
         return self._client
 
     # -- tenants -------------------------------------------------------------------------------

@@ -20,7 +20,10 @@ APIKEY_SK = "APIKEY"
 TENANT_SK = "TENANT"
 IDEMPOTENCY_SK = "IDEM"
 ENDPOINT_SK = "ENDPOINT"
-# Under a job's key: its admission was settled (active slot and reserved credits released), written once.
+TASK_CLAIM_SK = "TASK"
+# A tenant's admission counters, beside (not in) the tenant's own partition, which only the operator writes.
+ACTIVE_SK = "ACTIVE"
+# A finished job's admission was settled (active slot and reserved credits released): written once.
 SETTLED_SK = "SETTLED"
 
 
@@ -48,9 +51,19 @@ def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
 
 
+def tenant_usage_pk(tenant_id: str) -> str:
+    """A tenant's admission counters: its active jobs (`ACTIVE`) and its credits per month (`tenant_month_sk`)."""
+    return f"USAGE#{tenant_id}"
+
+
 def tenant_month_sk(month: str) -> str:
-    """A tenant's credits in one month (`YYYY-MM`, UTC), an item beside the tenant's own."""
-    return f"USAGE#{month}"
+    """A tenant's credits in one month (`YYYY-MM`, UTC)."""
+    return f"MONTH#{month}"
+
+
+def settlement_pk(job_id: str) -> str:
+    """The marker that a finished job's admission was settled."""
+    return f"SETTLED#{job_id}"
 
 
 def idempotency_pk(tenant_id: str, key_sha256: str) -> str:
@@ -60,6 +73,11 @@ def idempotency_pk(tenant_id: str, key_sha256: str) -> str:
 def endpoint_pk(tenant_id: str, url_sha256: str) -> str:
     """A tenant's webhook endpoint (its URL's hash): the endpoint's circuit breaker state."""
     return f"WEBHOOK#{tenant_id}#{url_sha256}"
+
+
+def task_claim_pk(provider: str, task_sha256: str) -> str:
+    """A provider task (its id's hash) and the one job allowed to hold it."""
+    return f"TASK#{provider}#{task_sha256}"
 
 
 def table_definition() -> dict[str, object]:

@@ -1,9 +1,9 @@
-"""A tenant's admission counters: active jobs (on the tenant item) and credits per month (one item a month).
+"""A tenant's admission counters: active jobs and credits per month, in the tenant's `USAGE#` partition.
 
 A job takes an active slot and reserves its estimated credits in the same transaction that stores it
 (`JobRepository.create` with an `Admission`); the stream consumer settles it once when it ends: the slot
-is released and the reservation replaced by what the job finally cost. A marker item under the job's key
-makes the settlement happen once however often the stream delivers the record.
+is released and the reservation replaced by what the job finally cost. A marker item (`SETTLED#<job>`) makes
+the settlement happen once however often the stream delivers the record.
 """
 
 from __future__ import annotations
@@ -52,33 +52,23 @@ class MonthUsage:
     by_provider: dict[str, float] = field(default_factory=dict)
 
 
-def _tenant_key(tenant_id: str) -> dict[str, Any]:
-    return to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK})
+def _active_key(tenant_id: str) -> dict[str, Any]:
+    return to_attributes({schema.PK: schema.tenant_usage_pk(tenant_id), schema.SK: schema.ACTIVE_SK})
 
 
 def _month_key(tenant_id: str, month: str) -> dict[str, Any]:
-    return to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.tenant_month_sk(month)})
+    return to_attributes({schema.PK: schema.tenant_usage_pk(tenant_id), schema.SK: schema.tenant_month_sk(month)})
 
 
 def admission_updates(table_name: str, admission: Admission, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The tenant's active-slot update and the month's credit update, each conditioned on its limit.
-
-    A tenant item that does not exist yet is created by the first (a tenant needs no item until it has limits).
-    """
+    """The tenant's active-slot update and the month's credit update, each conditioned on its limit (the first
+    admission of a tenant, or of a month, creates the item)."""
     take_slot: dict[str, Any] = {
         "TableName": table_name,
-        "Key": _tenant_key(admission.tenant_id),
-        "UpdateExpression": (
-            "SET #entity = if_not_exists(#entity, :tenant), tenant_id = if_not_exists(tenant_id, :tenant_id), "
-            "created_at = if_not_exists(created_at, :now) ADD active_jobs :one"
-        ),
+        "Key": _active_key(admission.tenant_id),
+        "UpdateExpression": "SET #entity = if_not_exists(#entity, :usage), updated_at = :now ADD active_jobs :one",
         "ExpressionAttributeNames": {"#entity": schema.ENTITY},
-        "ExpressionAttributeValues": {
-            ":tenant": {"S": "tenant"},
-            ":tenant_id": {"S": admission.tenant_id},
-            ":now": {"S": now.isoformat()},
-            ":one": {"N": "1"},
-        },
+        "ExpressionAttributeValues": {":usage": {"S": "usage"}, ":now": {"S": now.isoformat()}, ":one": {"N": "1"}},
     }
     if admission.max_active_jobs is not None:
         take_slot["ConditionExpression"] = "attribute_not_exists(active_jobs) OR active_jobs < :max"
@@ -126,8 +116,13 @@ class TenantUsageRepository:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("dynamodb")
+            self._client = aws.new_client("dynamodb")
         return self._client
+
+    def active(self, tenant_id: str) -> int:
+        """Jobs of the tenant admitted and not yet settled."""
+        answer = self.client.get_item(TableName=self.table_name, Key=_active_key(tenant_id), ConsistentRead=True)
+        return max(0, int(from_attributes(answer.get("Item", {})).get("active_jobs", 0)))
 
     def month(self, tenant_id: str, month: str) -> MonthUsage:
         answer = self.client.get_item(TableName=self.table_name, Key=_month_key(tenant_id, month), ConsistentRead=True)
@@ -155,7 +150,7 @@ class TenantUsageRepository:
                 "TableName": self.table_name,
                 "Item": to_attributes(
                     {
-                        schema.PK: schema.job_pk(job.id),
+                        schema.PK: schema.settlement_pk(job.id),
                         schema.SK: schema.SETTLED_SK,
                         schema.ENTITY: "settlement",
                         "tenant_id": job.tenant_id,
@@ -171,7 +166,7 @@ class TenantUsageRepository:
         release = {
             "Update": {
                 "TableName": self.table_name,
-                "Key": _tenant_key(job.tenant_id),
+                "Key": _active_key(job.tenant_id),
                 "UpdateExpression": "ADD active_jobs :minus_one",
                 "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
             }

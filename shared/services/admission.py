@@ -31,43 +31,40 @@ def admission_for(rt: Runtime, job: JobRecord, tenant: TenantRecord | None) -> A
 
 def create_admitted(rt: Runtime, job: JobRecord, claim: IdempotencyClaim | None) -> CreateResult:
     """Store the job with its admission in one transaction; a cap it would exceed is a 429 and nothing is stored."""
-    tenant = rt.keys.get_tenant(job.tenant_id)
-    admission = admission_for(rt, job, tenant)
-    refusal = _refused_before_writing(admission, tenant, replay=claim is not None)
+    admission = admission_for(rt, job, rt.keys.get_tenant(job.tenant_id))
+    active = rt.tenant_usage.active(job.tenant_id) if admission.max_active_jobs is not None else None
+    refusal = _refused_before_writing(admission, active, replay=claim is not None)
     if refusal is None:
         try:
             return rt.jobs.create(job, claim, admission)
         except AdmissionRefused as refused:
             refusal = refused.limit
-            tenant = None  # read again: the counters moved since
+            active = None  # read again: the counter moved since
     logger.info("admission refused", tenant_id=job.tenant_id, limit=refusal)
-    raise _limit_error(rt, admission, refusal, tenant)
+    raise _limit_error(rt, admission, refusal, active)
 
 
-def _refused_before_writing(admission: Admission, tenant: TenantRecord | None, *, replay: bool) -> str | None:
-    """Caps no transaction could pass, and a full tenant as just read (a tenant flooding the API at its cap costs
-    one read a request). The transaction's conditions stay the authority; this only refuses early."""
+def _refused_before_writing(admission: Admission, active: int | None, *, replay: bool) -> str | None:
+    """Caps no transaction could pass, and a tenant full as just read (a tenant flooding the API at its cap costs
+    reads, not failed transactions). The transaction's conditions stay the authority; this only refuses early."""
     if admission.max_active_jobs == 0:
         return "max_active_jobs"
     if admission.monthly_credits is not None and admission.credits > admission.monthly_credits:
         return "monthly_credits"
     # A request with an Idempotency-Key may be a replay, answered with its job even at the cap: the transaction
     # decides.
-    full = (
-        tenant is not None and admission.max_active_jobs is not None and tenant.active_jobs >= admission.max_active_jobs
-    )
+    full = active is not None and admission.max_active_jobs is not None and active >= admission.max_active_jobs
     return "max_active_jobs" if full and not replay else None
 
 
-def _limit_error(rt: Runtime, admission: Admission, limit: str, tenant: TenantRecord | None) -> TooManyRequestsError:
+def _limit_error(rt: Runtime, admission: Admission, limit: str, active: int | None) -> TooManyRequestsError:
     if limit == "max_active_jobs":
-        tenant = tenant or rt.keys.get_tenant(admission.tenant_id)
         return TooManyActiveJobsError(
             f"the tenant already has its maximum of {admission.max_active_jobs} active jobs",
             details={
                 "limit": "max_active_jobs",
                 "max_active_jobs": admission.max_active_jobs,
-                "active_jobs": tenant.active_jobs if tenant else 0,
+                "active_jobs": active if active is not None else rt.tenant_usage.active(admission.tenant_id),
             },
             retry_after=ACTIVE_RETRY_AFTER_SECONDS,
         )

@@ -31,7 +31,7 @@ def usage_of(rt: Runtime, tenant_id: str) -> UsageView:
             max_active_jobs=tenant.max_active_jobs if tenant else None,
             monthly_credits=budget,
         ),
-        active_jobs=max(0, tenant.active_jobs) if tenant else 0,
+        active_jobs=rt.tenant_usage.active(tenant_id),
         jobs_this_month=spent.jobs,
         credits=CreditUsage(
             committed=spent.credits_committed,

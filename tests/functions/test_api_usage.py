@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -35,11 +36,17 @@ TIERS = {
 }
 
 
+def fresh_kie_task(request: httpx.Request) -> httpx.Response:
+    """Kie's answer, with a task id of its own: each task is claimed by one job only."""
+    body = accepted("kie")
+    body["data"]["taskId"] = uuid.uuid4().hex
+    return httpx.Response(200, json=body)
+
+
 @pytest.fixture
 def router() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as mocked:
-        for name, (url, _) in SUBMIT.items():
-            mocked.post(url, name=name).respond(200, json=accepted(name))
+        mocked.post(SUBMIT["kie"][0], name="kie").mock(side_effect=fresh_kie_task)
         yield mocked
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from shared.repository.keys import KeyRepository, TenantLimits
+from shared.repository.keys import TenantLimits
 from shared.repository.tenant_usage import TenantUsageRepository, month_of
 from tests.reliability.harness import Rig, tagged
 from tests.support.api_client import ApiError, RelayClient
@@ -61,12 +61,8 @@ def submit_at_once(system: Rig, tenant: str, limits: TenantLimits) -> tuple[list
 
 
 def counters(system: Rig, tenant: str) -> tuple[int, float]:
-    table = system.stack.table_name
-    client = system.stack.aws.client("dynamodb")
-    record = KeyRepository(table, client).get_tenant(tenant)
-    assert record is not None
-    month = TenantUsageRepository(table, client).month(tenant, month_of(datetime.now(UTC)))
-    return record.active_jobs, month.credits_committed
+    usage = TenantUsageRepository(system.stack.table_name, system.stack.aws.client("dynamodb"))
+    return usage.active(tenant), usage.month(tenant, month_of(datetime.now(UTC))).credits_committed
 
 
 def test_fifty_concurrent_submits_never_exceed_the_active_job_cap(system: Rig) -> None:

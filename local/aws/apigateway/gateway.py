@@ -102,4 +102,4 @@ class Gateway:
 def _apigateway_client() -> Any:
     from shared import aws
 
-    return aws.client("apigateway")
+    return aws.new_client("apigateway")
