@@ -35,11 +35,11 @@ def post(
 @pytest.fixture
 def kie() -> Iterator[respx.Route]:
     with respx.mock(assert_all_called=False) as router:
-        # Kie names each task once: a second job given the same task id would be refused as a claimed task.
-        numbers = itertools.count(1)
+        tasks = itertools.count(1)
+        # Kie names each task it accepts anew: kie-task-1, kie-task-2, ...
         yield router.post(KIE_SUBMIT).mock(
             side_effect=lambda _: httpx.Response(
-                200, json={"code": 200, "msg": "success", "data": {"taskId": f"kie-task-{next(numbers)}"}}
+                200, json={"code": 200, "msg": "success", "data": {"taskId": f"kie-task-{next(tasks)}"}}
             )
         )
 
