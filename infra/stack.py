@@ -79,6 +79,7 @@ class KlingRelayStack(cdk.Stack):
             self.api.api_function,
             self.api.authorizer_function,
             self.api.callback_function,
+            self.workflow.dispatch_function,
             self.workflow.poll_function,
             self.pipeline.archive_function,
             self.pipeline.notify_function,
@@ -91,7 +92,10 @@ class KlingRelayStack(cdk.Stack):
             "TopicArn": (self.notifications.events_topic.topic_arn, "SNS topic with one event per job change"),
             "BucketName": (self.storage.bucket.bucket_name, "Bucket holding archived videos under jobs/"),
             "TableName": (self.storage.table.table_name, "DynamoDB table (jobs, API keys, tenants)"),
-            "StateMachineArn": (self.workflow.state_machine.state_machine_arn, "Poller state machine"),
+            "StateMachineArn": (
+                self.workflow.state_machine.state_machine_arn,
+                "Job workflow state machine (dispatch, then polling)",
+            ),
             "ProviderSecretName": (self.secrets.provider_keys.secret_name, "Secret to fill with provider API keys"),
             "SigningSecretName": (self.secrets.signing_key.secret_name, "Generated signing key secret"),
         }

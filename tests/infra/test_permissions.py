@@ -68,6 +68,11 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
             refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
             refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
         },
+        "dispatch": {
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+            refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
+            refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
+        },
         "poll": {
             refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem"},
             refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
@@ -89,6 +94,7 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
         },
         "notify": {
             refs["topic"]: {"sns:Publish"},
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
             refs["stream"]: STREAM_READ,
             "*": XRAY | {"dynamodb:ListStreams"},
             refs["notify_dlq"]: DLQ_SEND,
@@ -127,16 +133,24 @@ def test_every_function_has_its_own_role_without_managed_policies(synth: Synth) 
         ]
 
 
-def test_poller_role_invokes_only_the_poll_function(synth: Synth) -> None:
+def test_workflow_role_invokes_only_the_dispatch_and_poll_functions(synth: Synth) -> None:
     machine = synth.of_type("AWS::StepFunctions::StateMachine")
     (props,) = (m["Properties"] for m in machine.values())
     role_id = props["RoleArn"]["Fn::GetAtt"][0]
     poll = f"<{synth.function_id('poll')}.Arn>"
+    dispatch = f"<{synth.function_id('dispatch')}.Arn>"
 
     granted = synth.permissions(role_id)
 
-    assert granted[poll] == {"lambda:InvokeFunction"}
-    assert granted[f"{poll}:*"] == {"lambda:InvokeFunction"}
+    for function in (poll, dispatch):
+        assert granted[function] == {"lambda:InvokeFunction"}
+        assert granted[f"{function}:*"] == {"lambda:InvokeFunction"}
+    assert {resource for resource, actions in granted.items() if "lambda:InvokeFunction" in actions} == {
+        poll,
+        f"{poll}:*",
+        dispatch,
+        f"{dispatch}:*",
+    }
     # Vended log delivery and X-Ray support no resource-level permissions.
     assert granted["*"] == XRAY | {"xray:GetSamplingRules", "xray:GetSamplingTargets"} | {
         "logs:CreateLogDelivery",
@@ -148,7 +162,7 @@ def test_poller_role_invokes_only_the_poll_function(synth: Synth) -> None:
         "logs:PutResourcePolicy",
         "logs:UpdateLogDelivery",
     }
-    assert set(granted) == {poll, f"{poll}:*", "*"}
+    assert set(granted) == {poll, f"{poll}:*", dispatch, f"{dispatch}:*", "*"}
 
 
 def test_only_api_gateway_may_invoke_the_http_functions(synth: Synth) -> None:
