@@ -96,7 +96,7 @@ class Pipeline(Construct):
                 wildcard_reason=STREAM_WILDCARD_REASON,
             ),
         )
-        grants.table_items(self.archive_function, table, "GetItem", "PutItem")
+        grants.table_items(self.archive_function, table, "archive")
         # PutObject covers the multipart calls and GetObject covers HeadObject; the checksum is an object tag
         # (written after upload, read to resume), and outputs of a job canceled meanwhile are deleted.
         grants.objects(
@@ -144,9 +144,8 @@ class Pipeline(Construct):
         )
         # The topic uses the AWS-managed SNS key, whose key policy already lets SNS use it for this account.
         grants.allow(self.notify_function, ["sns:Publish"], [events_topic.topic_arn])
-        # A job whose provider task ended gives back its place in flight (shared/pacing): a TransactWriteItems of a
-        # Delete and an Update, which IAM checks as those actions; GetItem tells a place already given back.
-        grants.table_items(self.notify_function, table, "GetItem", "UpdateItem", "DeleteItem")
+        # A job whose provider task ended gives back its place in flight (shared/pacing).
+        grants.table_items(self.notify_function, table, "notify")
         self.notify_function.add_event_source(
             sources.DynamoEventSource(
                 table,

@@ -65,7 +65,7 @@ class Workflow(Construct):
                 ),
             ),
         )
-        grants.table_items(self.poll_function, table, "GetItem", "PutItem")
+        grants.table_items(self.poll_function, table, "poll")
         grants.read_secrets(self.poll_function, secrets.provider_keys)
 
         self.dispatch_function = self._dispatch_function(config, lambdas, storage, secrets)
@@ -186,9 +186,6 @@ class Workflow(Construct):
                 ),
             ),
         )
-        # Jobs are whole-item Puts; the pacing items (shared/pacing) are conditional Updates, and a place in flight
-        # is a TransactWriteItems of an Update and a Put (taken) or a Delete and an Update (given back), which IAM
-        # checks as those actions.
-        grants.table_items(function, table, "GetItem", "PutItem", "UpdateItem", "DeleteItem")
+        grants.table_items(function, table, "dispatch")
         grants.read_secrets(function, secrets.provider_keys, secrets.signing_key)
         return function

@@ -37,10 +37,6 @@ ENTITY = "pace"
 MAX_RACES = 8
 
 
-def pace_pk(provider: ProviderName) -> str:
-    return f"PACE#{provider}"
-
-
 class Refusal(StrEnum):
     PAUSED = "paused"  # the provider answered 429 with Retry-After; nobody sends until then
     RATE_LIMITED = "rate_limited"  # the provider's submit rate is spent for now
@@ -79,7 +75,7 @@ class Pacer:
         self.clock = clock
 
     def _key(self, provider: ProviderName, sk: str) -> dict[str, dict[str, str]]:
-        return {schema.PK: {"S": pace_pk(provider)}, schema.SK: {"S": sk}}
+        return {schema.PK: {"S": schema.pace_pk(provider)}, schema.SK: {"S": sk}}
 
     # -- acquire and release -------------------------------------------------------------------------
 

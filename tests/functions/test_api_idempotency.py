@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,7 +35,15 @@ def post(
 @pytest.fixture
 def kie() -> Iterator[respx.Route]:
     with respx.mock(assert_all_called=False) as router:
-        yield router.post(KIE_SUBMIT).mock(return_value=KIE_ACCEPTED)
+        count = itertools.count(1)
+
+        def accepted(request: httpx.Request) -> httpx.Response:
+            # Each task its own id: a task id is held by one job only.
+            return httpx.Response(
+                200, json={"code": 200, "msg": "success", "data": {"taskId": f"kie-task-{next(count)}"}}
+            )
+
+        yield router.post(KIE_SUBMIT).mock(side_effect=accepted)
 
 
 @pytest.fixture

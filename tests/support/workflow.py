@@ -30,7 +30,7 @@ class Round:
 def execution_input(rt: Runtime, job_id: str) -> dict[str, Any]:
     """The input the job's workflow was started with (the execution is named after the job)."""
     sfn = rt.client("stepfunctions")
-    arn = rt.state_machine_execution_arn(job_id)
+    arn = rt.poller.execution_arn(job_id)
     started: dict[str, Any] = json.loads(sfn.describe_execution(executionArn=arn)["input"])
     return started
 
