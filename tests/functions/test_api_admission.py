@@ -3,7 +3,6 @@ by the stream consumer when it ends. Over a cap: 429, its code and details, and 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -23,20 +22,14 @@ from shared.runtime import Runtime
 from shared.services.admission import seconds_to_next_month
 from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import Cloud
-from tests.functions.test_api_submission import SUBMIT, accepted
+from tests.functions.test_api_submission import SUBMIT, fresh_kie_task
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event, stream_record
+from tests.support.workflow import then_dispatched
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 TENANT = "tenant-capped"
 KIE = {"prompt": "a fox in the snow", "provider": "kie"}
-
-
-def fresh_kie_task(request: httpx.Request) -> httpx.Response:
-    """Kie's answer, with a task id of its own: each task is claimed by one job only."""
-    body = accepted("kie")
-    body["data"]["taskId"] = uuid.uuid4().hex
-    return httpx.Response(200, json=body)
 
 
 @pytest.fixture
@@ -54,7 +47,7 @@ def rt(cloud: Cloud, install_runtime: Callable[[Runtime], Runtime], router: resp
 def submit(body: Any = None, *, tenant: str = TENANT, key: str | None = None) -> HttpAnswer:
     headers = {"Idempotency-Key": key} if key else None
     event = api_event("POST", "/jobs", body=body or KIE, tenant=tenant, headers=headers)
-    return answer(handler.lambda_handler(event, FakeContext(29_000)))
+    return then_dispatched(answer(handler.lambda_handler(event, FakeContext(29_000))))
 
 
 def limit(rt: Runtime, tenant: str = TENANT, **caps: Any) -> None:
@@ -228,8 +221,8 @@ def test_a_job_no_provider_took_releases_its_whole_reservation(
     limit(rt, monthly_credits=credits, max_active_jobs=1)
     router.routes["kie"].mock(side_effect=None, return_value=httpx.Response(400, json={"code": 400, "msg": "refused"}))
 
-    failed = submit()
-    assert failed.status >= 400
+    failed = submit()  # admitted; the provider's refusal arrives on the job at its first Dispatch round
+    assert failed.status == 202
     [job] = rt.jobs.list_for_tenant(TENANT).items
     assert job.status is JobStatus.FAILED
     assert job.provider_task_id is None

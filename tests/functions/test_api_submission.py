@@ -4,6 +4,7 @@ cost, failover and failures (which arrive on the job, never as the answer to the
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,13 @@ FOR_PROVIDER: dict[str, dict[str, Any]] = {
 
 def accepted(name: str) -> Any:
     return json.loads((PROVIDER_ANSWERS / SUBMIT[name][1]).read_text())
+
+
+def fresh_kie_task(request: httpx.Request) -> httpx.Response:
+    """Kie's answer, with a task id of its own: each task is claimed by one job only."""
+    body = accepted("kie")
+    body["data"]["taskId"] = uuid.uuid4().hex
+    return httpx.Response(200, json=body)
 
 
 def post(body: Any, *, tenant: str = "tenant-a") -> HttpAnswer:

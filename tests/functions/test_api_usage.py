@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +23,9 @@ from shared.repository.tenant_usage import month_of
 from shared.runtime import Runtime
 from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import Cloud
-from tests.functions.test_api_submission import SUBMIT, accepted
+from tests.functions.test_api_submission import SUBMIT, fresh_kie_task
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event, stream_record
+from tests.support.workflow import then_dispatched
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -34,13 +34,6 @@ TIERS = {
     "standard": Tier(rate_limit=10, burst_limit=20, monthly_requests=1000),
     "gold": Tier(rate_limit=40, burst_limit=80, monthly_requests=None),
 }
-
-
-def fresh_kie_task(request: httpx.Request) -> httpx.Response:
-    """Kie's answer, with a task id of its own: each task is claimed by one job only."""
-    body = accepted("kie")
-    body["data"]["taskId"] = uuid.uuid4().hex
-    return httpx.Response(200, json=body)
 
 
 @pytest.fixture
@@ -71,7 +64,8 @@ def usage(tenant: str | None = TENANT) -> HttpAnswer:
 
 
 def submit(body: dict[str, Any]) -> str:
-    result = answer(handler.lambda_handler(api_event("POST", "/jobs", body=body, tenant=TENANT), FakeContext(29_000)))
+    posted = answer(handler.lambda_handler(api_event("POST", "/jobs", body=body, tenant=TENANT), FakeContext(29_000)))
+    result = then_dispatched(posted)
     assert result.status == 202, result.body
     job_id: str = result.body["id"]
     return job_id
