@@ -46,6 +46,11 @@ def test_cancel_stops_tracking_and_a_second_cancel_is_a_conflict(system: E2E) ->
     system.stack.emulator.set_job_seconds(30, provider="pixwith")
     try:
         job = system.api.submit({"provider": "pixwith", "prompt": "cancel me"})
+        # Once Pixwith holds it, its workflow is waiting to poll: local Step Functions (moto) stops an execution
+        # in a Wait, not one inside a task (a job canceled while waiting for a provider: tests/reliability).
+        deadline = time.monotonic() + 30
+        while system.api.get(job["id"])["status"] == "submitting" and time.monotonic() < deadline:
+            time.sleep(0.1)
         canceled = system.api.cancel(job["id"])
         assert canceled["status"] == "canceled"
         with pytest.raises(ApiError) as conflict:
