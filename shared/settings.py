@@ -7,7 +7,6 @@ configuration the same way.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -151,6 +150,6 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """Settings from the environment, read now (a function's runtime keeps the ones it started with)."""
     return Settings()

@@ -38,6 +38,8 @@ SETTINGS_READ = {
         "job_deadline_seconds",
         "job_retention_days",
         "cors_allow_origin",
+        "tenant_tiers",
+        "default_tier",
     },
     "authorizer": {"table_name"},
     "callback": {
@@ -50,7 +52,7 @@ SETTINGS_READ = {
     },
     "poll": {"table_name", "provider_secret_name", "enabled_providers", "job_deadline_seconds", "job_retention_days"},
     "archive": {"table_name", "bucket_name", "max_video_bytes", "job_retention_days"},
-    "notify": {"topic_arn"},
+    "notify": {"topic_arn", "table_name"},
     "deliver": {"table_name", "signing_secret_name"},
 }
 
