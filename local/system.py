@@ -28,7 +28,7 @@ from local.aws.template import REGION, Resolver, Template
 from local.environment import override_environment
 from local.provider_emulator import KIE_DOCUMENTED_LIMIT, ProviderEmulator, ProviderLimit
 from local.synth import ROOT, asset_archives, synthesize
-from shared.models.common import PROVIDER_NAMES
+from shared.models.common import PROVIDER_NAMES, ProviderName
 from shared.repository.keys import KeyRepository
 from shared.settings import env_name
 from shared.signing import SigningKeys
@@ -46,7 +46,9 @@ class LocalOptions:
     kie_hmac_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     log_file: Path | None = None
     # The submit limits the emulated providers enforce: Kie's documented ones unless told otherwise.
-    provider_limits: Mapping[str, ProviderLimit | None] = field(default_factory=lambda: {"kie": KIE_DOCUMENTED_LIMIT})
+    provider_limits: Mapping[ProviderName, ProviderLimit | None] = field(
+        default_factory=lambda: {"kie": KIE_DOCUMENTED_LIMIT}
+    )
 
 
 @dataclass(frozen=True)

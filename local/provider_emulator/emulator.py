@@ -11,7 +11,7 @@ from typing import Any, Literal
 from local.provider_emulator.control import ControlApi
 from local.provider_emulator.engine import EmulatorConfig, Engine, ProviderStats
 from local.provider_emulator.faults import FAULT_ADAPTER
-from local.provider_emulator.limits import ProviderLimit, parse_limits
+from local.provider_emulator.limits import LimitsInput, ProviderLimit, parse_limits
 from local.provider_emulator.media import ASSET_NAMES
 from local.provider_emulator.providers import provider_apis
 from local.provider_emulator.server import EmulatorHTTPServer
@@ -36,7 +36,7 @@ class ProviderEmulator:
         *,
         provider_job_seconds: Mapping[str, float] | None = None,
         callback_backoff_scale: float = 1.0,
-        limits: Mapping[str, ProviderLimit | Mapping[str, object] | None] | None = None,
+        limits: LimitsInput | None = None,
         limit_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if job_seconds < 0:

@@ -106,9 +106,11 @@ class SubmitLimiter:
         self._in_flight[provider].discard(task_id)
 
 
-def parse_limits(
-    limits: Mapping[str, ProviderLimit | Mapping[str, object] | None],
-) -> dict[ProviderName, ProviderLimit]:
+LimitValue = ProviderLimit | Mapping[str, object] | None
+LimitsInput = Mapping[str, LimitValue] | Mapping[ProviderName, LimitValue]
+
+
+def parse_limits(limits: LimitsInput) -> dict[ProviderName, ProviderLimit]:
     """Limits given in code (`ProviderEmulator(limits=...)`): provider name -> limit; None means none."""
     parsed: dict[ProviderName, ProviderLimit] = {}
     for name, value in limits.items():
