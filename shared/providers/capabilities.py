@@ -23,7 +23,7 @@ class Violation(BaseModel):
 
 
 class MotionCapabilities(BaseModel):
-    """What one provider's Kling 2.6 motion control takes (see the README's provider notes)."""
+    """What one provider's Kling 2.6 motion control takes (see docs/providers.md)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -36,7 +36,7 @@ class MotionCapabilities(BaseModel):
 
 
 class Capabilities(BaseModel):
-    """Documented abilities of one provider's Kling 2.6 API (see the README's provider notes)."""
+    """Documented abilities of one provider's Kling 2.6 API (see docs/providers.md)."""
 
     model_config = ConfigDict(frozen=True)
 

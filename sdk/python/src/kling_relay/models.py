@@ -86,7 +86,7 @@ class EventOutput(ApiModel):
 
 
 class JobError(ApiModel):
-    """Why a job did not succeed. `code` is one of the values documented in the README (and more may come)."""
+    """Why a job did not succeed. `code` is one of the values documented in the API reference (and more may come)."""
 
     code: str
     message: str
