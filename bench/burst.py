@@ -15,6 +15,7 @@ Completion is learnt from the job events (an SQS queue of our own on the topic),
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -277,6 +278,7 @@ def run(
                                           (KIE_JOBS, AUTO_JOBS, THREADS)):  # fmt: skip
         command += f" --burst-jobs {kie_jobs} --burst-auto-jobs {auto_jobs} --burst-threads {threads}"
     report = Report("burst", command, quick)
+    load_before = os.getloadavg()
     say("  starting the local stack (every provider limited)")
     bursts: list[Burst] = []
     with BurstRig(LIMITS, job_seconds) as rig:
@@ -298,7 +300,13 @@ def run(
         check(report, f"{name} ({summary['jobs']} jobs)", summary, throughput=name == "auto")
         for error in summary["first_errors"]:
             report.notes.append(f"{name}: e.g. {error}")
-    report.figures = {"provider_job_seconds": job_seconds, "runs": summaries}
+    load_after = os.getloadavg()
+    # The whole stack shares this machine's cores with anything else running: the load says how much.
+    report.notes.append(
+        f"load average (1/5/15 min) {'/'.join(f'{v:.1f}' for v in load_before)} before, "
+        f"{'/'.join(f'{v:.1f}' for v in load_after)} after, on {os.cpu_count()} cores"
+    )
+    report.figures = {"provider_job_seconds": job_seconds, "runs": summaries, "load_average": [load_before, load_after]}
     if quick:
         report.notes.append(f"--quick: {kie_jobs} kie and {auto_jobs} auto jobs from {threads} threads.")
     return report
