@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _stack_outputs(stack: str) -> dict[str, str]:
     try:
-        described = aws.client("cloudformation").describe_stacks(StackName=stack)
+        described = aws.new_client("cloudformation").describe_stacks(StackName=stack)
     except (ClientError, BotoCoreError) as exc:
         raise DeploymentNotFound(f"cannot read stack {stack}: {exc}") from exc
     outputs = described["Stacks"][0].get("Outputs", [])

@@ -130,9 +130,7 @@ class Api(Construct):
                 ),
             ),
         )
-        # A job and its idempotency claim are written in one TransactWriteItems of two Puts, which IAM checks
-        # as PutItem; DeleteItem frees a claim whose job never reached a provider.
-        grants.table_items(function, table, "GetItem", "PutItem", "Query", "DeleteItem")
+        grants.table_items(function, table, "api")
         grants.owner_index_query(function, table)
         grants.status_index_query(function, table)
         grants.allow(function, ["states:StartExecution"], [state_machine.state_machine_arn])
@@ -166,7 +164,7 @@ class Api(Construct):
                 environment=settings_environment(table_name=storage.table.table_name),
             ),
         )
-        grants.table_items(function, storage.table, "GetItem")
+        grants.table_items(function, storage.table, "authorizer")
         return function
 
     def _callback_function(
@@ -190,7 +188,7 @@ class Api(Construct):
                 ),
             ),
         )
-        grants.table_items(function, storage.table, "GetItem", "PutItem")
+        grants.table_items(function, storage.table, "callback")
         grants.read_secrets(function, secrets.provider_keys, secrets.signing_key)
         return function
 

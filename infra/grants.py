@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 
+from infra.table_access import TABLE_ACCESS
 from shared.repository import schema
 
 
@@ -26,8 +27,18 @@ def allow(function: lambda_.Function, actions: Sequence[str], resources: Sequenc
     function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=list(resources)))
 
 
-def table_items(function: lambda_.Function, table: dynamodb.ITable, *operations: str) -> None:
-    allow(function, [f"dynamodb:{op}" for op in operations], [table.table_arn])
+def table_items(function: lambda_.Function, table: dynamodb.ITable, name: str) -> None:
+    """The table actions declared for the function `name`; its writes only to the partitions it declares."""
+    access = TABLE_ACCESS[name]
+    allow(function, [f"dynamodb:{op}" for op in access.reads], [table.table_arn])
+    if access.writes:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[f"dynamodb:{op}" for op in access.writes],
+                resources=[table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": access.leading_keys}},
+            )
+        )
 
 
 def owner_index_query(function: lambda_.Function, table: dynamodb.ITable) -> None:

@@ -99,9 +99,7 @@ class Notifications(Construct):
                 ),
             ),
         )
-        # GetItem: the tenant (webhook secret version) and the endpoint's breaker; UpdateItem and DeleteItem: the
-        # breaker's state only.
-        grants.table_items(self.deliver_function, table, "GetItem", "UpdateItem", "DeleteItem")
+        grants.table_items(self.deliver_function, table, "deliver")
         grants.read_secrets(self.deliver_function, secrets.signing_key)
         # The event source mapping adds the receive/delete/attributes permissions it polls with; the function
         # itself only changes a failed message's visibility to schedule its retry.

@@ -96,7 +96,7 @@ class Pipeline(Construct):
                 wildcard_reason=STREAM_WILDCARD_REASON,
             ),
         )
-        grants.table_items(self.archive_function, table, "GetItem", "PutItem")
+        grants.table_items(self.archive_function, table, "archive")
         # PutObject covers the multipart calls and GetObject covers HeadObject; the checksum is an object tag
         # (written after upload, read to resume), and outputs of a job canceled meanwhile are deleted.
         grants.objects(

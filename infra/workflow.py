@@ -56,7 +56,7 @@ class Workflow(Construct):
                 ),
             ),
         )
-        grants.table_items(self.poll_function, table, "GetItem", "PutItem")
+        grants.table_items(self.poll_function, table, "poll")
         grants.read_secrets(self.poll_function, secrets.provider_keys)
 
         wait = sfn.Wait(self, "Wait", time=sfn.WaitTime.seconds_path(WAIT_SECONDS_PATH))

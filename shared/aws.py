@@ -1,8 +1,10 @@
-"""Lazily created boto3 clients, one per service per process (endpoint from AWS_ENDPOINT_URL if set)."""
+"""boto3 clients with this system's settings (endpoint from AWS_ENDPOINT_URL if set), and how long the
+credentials they sign with last. Clients are kept by their owner: the function's `Runtime` (one per process,
+so one client per service) or the repository or CLI command that made one."""
 
 from __future__ import annotations
 
-from functools import cache
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -20,11 +22,22 @@ def new_client(service: str) -> Any:
     return boto3.client(service, config=config)
 
 
-@cache
-def client(service: str) -> Any:
-    return new_client(service)
+def credentials_expiry(session: boto3.Session | None = None) -> datetime | None:
+    """When the credentials this process signs with (the default session's, which every client here uses) stop
+    working, when they say: role sessions read from the container credentials endpoint (SnapStart) or an
+    assumed role do; long-term keys, and session keys handed over in the environment alone, do not (None).
 
-
-def reset_clients() -> None:
-    """Forget cached clients (tests and the local stack switch endpoints)."""
-    client.cache_clear()
+    Credentials close to their expiry are refreshed first, so the answer is about the ones a signature made
+    now would use.
+    """
+    if session is None:
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+    credentials = session.get_credentials() if session is not None else None
+    if credentials is None:
+        return None
+    credentials.get_frozen_credentials()  # refreshes credentials that are about to expire
+    # Only botocore's RefreshableCredentials know their expiry, and they expose it under this name alone.
+    expiry = getattr(credentials, "_expiry_time", None)
+    return expiry if isinstance(expiry, datetime) else None

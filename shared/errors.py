@@ -58,6 +58,12 @@ class JobTerminalError(ConflictError):
     code = "job_terminal"
 
 
+class TaskClaimedError(ConflictError):
+    """Another job already holds this provider task; the job was left as it was."""
+
+    code = "task_claimed"
+
+
 class PayloadTooLargeError(RelayError):
     status_code = 413
     code = "payload_too_large"

@@ -1,4 +1,8 @@
-"""Everything a function needs, built lazily from settings; tests pass their own clients in."""
+"""Everything a function needs, built lazily from settings; tests pass their own clients in.
+
+A Lambda process keeps one `Runtime` (`get_runtime`), so it keeps one boto3 client per service: `client()` is
+the only client cache. The gateways, repositories and secret store built here all use those clients.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ if TYPE_CHECKING:
     import httpx
 
     from shared.gateways.archive_store import ArchiveStore
+    from shared.gateways.delivery_queue import DeliveryQueue
+    from shared.gateways.event_publisher import EventPublisher
+    from shared.gateways.poller import Poller
     from shared.providers.base import Provider
     from shared.repository.jobs import JobRepository
     from shared.repository.keys import KeyRepository
@@ -48,8 +55,9 @@ class Runtime:
         self.clock = clock
 
     def client(self, service: str) -> Any:
+        """This runtime's client for `service`: the one passed in, else made on first use and kept."""
         if service not in self._clients:
-            self._clients[service] = aws.client(service)
+            self._clients[service] = aws.new_client(service)
         return self._clients[service]
 
     def require(self, *fields: str) -> None:
@@ -82,7 +90,27 @@ class Runtime:
         from shared.gateways.archive_store import ArchiveStore
 
         self.require("bucket_name")
-        return ArchiveStore(self.client("s3"), self.settings.bucket_name)
+        return ArchiveStore(self.client("s3"), self.settings.bucket_name, credentials_expiry=aws.credentials_expiry)
+
+    @cached_property
+    def poller(self) -> Poller:
+        from shared.gateways.poller import Poller
+
+        self.require("state_machine_arn")
+        return Poller(self.client("stepfunctions"), self.settings.state_machine_arn)
+
+    @cached_property
+    def event_publisher(self) -> EventPublisher:
+        from shared.gateways.event_publisher import EventPublisher
+
+        self.require("topic_arn")
+        return EventPublisher(self.client("sns"), self.settings.topic_arn)
+
+    @cached_property
+    def delivery_queue(self) -> DeliveryQueue:
+        from shared.gateways.delivery_queue import DeliveryQueue
+
+        return DeliveryQueue(self.client("sqs"))
 
     @cached_property
     def secrets(self) -> SecretStore:
@@ -141,11 +169,6 @@ class Runtime:
                 f"{name} is not configured (no API key)", details={"provider": name, "reason": "not_configured"}
             )
         return adapter
-
-    def state_machine_execution_arn(self, job_id: str) -> str:
-        self.require("state_machine_arn")
-        prefix, name = self.settings.state_machine_arn.rsplit(":stateMachine:", 1)
-        return f"{prefix}:execution:{name}:{job_id}"
 
 
 _current: Runtime | None = None

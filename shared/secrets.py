@@ -44,7 +44,7 @@ class SecretStore:
     @property
     def _secrets(self) -> SecretsProvider:
         if self._provider is None:
-            self._provider = SecretsProvider(boto3_client=self._client or aws.client("secretsmanager"))
+            self._provider = SecretsProvider(boto3_client=self._client or aws.new_client("secretsmanager"))
         return self._provider
 
     def _read(self, name: str, what: str) -> str:

@@ -67,9 +67,6 @@ class AwsEmulator:
             timeout=10,
         )
         answer.raise_for_status()
-        from shared import aws
-
-        aws.reset_clients()
         return self.endpoint_url
 
     def client(self, service: str) -> Any:
@@ -96,6 +93,3 @@ class AwsEmulator:
             self._restore_environment()
             self._restore_environment = None
         self._clients.clear()
-        from shared import aws
-
-        aws.reset_clients()

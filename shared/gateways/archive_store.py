@@ -1,4 +1,5 @@
-"""The archive bucket: multipart uploads, what is stored under a key and its tags, presigned downloads.
+"""The archive bucket: multipart uploads, what is stored under a key and its tags, presigned downloads
+(lasting no longer than the credentials that sign them).
 
 A small typed face over the S3 client, so the archive speaks of uploads, parts and stored objects rather than
 request dictionaries. Every botocore `ClientError` is translated here, where the call is made: an object that
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -43,6 +45,12 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class PresignedDownload:
+    url: str
+    expires_at: datetime  # never later than the credentials it was signed with allow
+
+
+@dataclass(frozen=True)
 class UploadedPart:
     number: int
     etag: str
@@ -52,10 +60,15 @@ def _aws_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _no_expiry() -> datetime | None:
+    return None
+
+
 class ArchiveStore:
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: Any, bucket: str, *, credentials_expiry: Callable[[], datetime | None] = _no_expiry) -> None:
         self._s3 = s3
         self.bucket = bucket
+        self._credentials_expiry = credentials_expiry
 
     def start_upload(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> str:
         """A new multipart upload of `key`; its upload id."""
@@ -130,12 +143,19 @@ class ArchiveStore:
     def delete(self, key: str) -> None:
         self._call("DeleteObject", key, lambda: self._s3.delete_object(Bucket=self.bucket, Key=key))
 
-    def presigned_download(self, key: str, *, expires_in: int) -> str:
-        """A GET link for `key`, signed with this function's credentials (no call to S3 is made)."""
+    def presigned_download(self, key: str, *, expires_in: int, now: datetime) -> PresignedDownload:
+        """A GET link for `key`, signed with this function's credentials (no call to S3 is made).
+
+        A presigned URL dies with the session credentials that signed it, whatever its `X-Amz-Expires`, so a
+        link is made to last `expires_in` seconds or until those credentials expire, whichever is sooner.
+        """
+        expiry = self._credentials_expiry()
+        if expiry is not None:
+            expires_in = max(1, min(expires_in, int((expiry - now).total_seconds())))
         url: str = self._s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
         )
-        return url
+        return PresignedDownload(url=url, expires_at=now + timedelta(seconds=expires_in))
 
     def _call(self, operation: str, key: str, call: Callable[[], Result]) -> Result:
         try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.digits import ascii_int
 from shared.errors import CallbackRejectedError, UnsupportedRequestError
 from shared.models.common import ProviderName, utcnow
 from shared.models.job import Cost
@@ -280,7 +281,7 @@ class Provider(ABC):
 
     def envelope_error(self, code: int | str, message: str | None, response: httpx.Response) -> ProviderError:
         """An error reported inside a 2xx answer's JSON envelope (`code` other than success)."""
-        numeric = int(code) if isinstance(code, int) or str(code).isdigit() else 0
+        numeric = ascii_int(code) or 0
         kind = kind_for_status(numeric) if numeric >= 400 else ErrorKind.REJECTED
         return ProviderError(
             self.name,
@@ -297,6 +298,10 @@ class Provider(ABC):
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise self._unreadable("answer is not JSON", response) from exc
+        except RecursionError as exc:
+            raise self.malformed("JSON nested too deeply to read", response) from exc
+        except ValueError as exc:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+            raise self.malformed(f"JSON not readable: {exc}", response) from exc
         if not isinstance(data, dict):
             raise self._unreadable("answer is not a JSON object", response)
         return data
@@ -357,7 +362,7 @@ def error_text(response: httpx.Response) -> str | None:
     """The human message in an error answer, wherever this provider puts it."""
     try:
         data = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, or an integer too long to convert
         text = response.text.strip()
         return text[:300] or None
     if isinstance(data, dict):

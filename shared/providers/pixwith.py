@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.digits import ascii_int
 from shared.models.common import ProviderName
 from shared.models.job import Cost
 from shared.models.request import JobRequest
@@ -251,11 +252,8 @@ class PixwithProvider(Provider):
 
 def _state(status: int | str) -> ProviderState:
     """The documented integers; a digit string is read as its number, anything else is unknown."""
-    if isinstance(status, str):
-        if not status.strip().isdigit():
-            return ProviderState.UNKNOWN
-        status = int(status)
-    return STATES.get(status, ProviderState.UNKNOWN)
+    number = ascii_int(status.strip() if isinstance(status, str) else status)
+    return ProviderState.UNKNOWN if number is None else STATES.get(number, ProviderState.UNKNOWN)
 
 
 def _normalized(text: str | None) -> str:

@@ -61,7 +61,7 @@ class EndpointHealthRepository:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("dynamodb")
+            self._client = aws.new_client("dynamodb")
         return self._client
 
     @staticmethod

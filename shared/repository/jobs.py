@@ -1,8 +1,11 @@
-"""Jobs and idempotency records in the single DynamoDB table.
+"""Jobs, idempotency records and provider task claims in the single DynamoDB table.
 
 Every write after creation is a full put conditioned on the status and version the writer read,
 so of two racing writers exactly one wins and the loser re-reads. The table's stream is the
 outbox: each stored change is what archive and notify react to.
+
+A write that gives a job its provider task id also claims (provider, task id) in the same
+transaction, so no two jobs ever hold the same provider task.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from shared import aws
-from shared.errors import BadRequestError, IdempotencyConflictError, NotFoundError, StaleVersionError
+from shared.errors import (
+    BadRequestError,
+    IdempotencyConflictError,
+    NotFoundError,
+    StaleVersionError,
+    TaskClaimedError,
+)
 from shared.lifecycle import check_transition
 from shared.models.common import JOB_ID, JobStatus, ProviderName, utcnow
 from shared.models.job import JobRecord
@@ -58,6 +67,18 @@ def _conditional_failed(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
 
 
+def _failed_conditions(exc: ClientError) -> list[bool]:
+    """For a cancelled transaction, which of its items failed their condition (in order)."""
+    reasons = exc.response.get("CancellationReasons") or []
+    return [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
+
+
+def task_claim_key(provider: str, task_id: str) -> dict[str, Any]:
+    # Hashed: a provider's task id is its own string, of any length and alphabet.
+    digest = hashlib.sha256(task_id.encode()).hexdigest()
+    return to_attributes({schema.PK: schema.task_claim_pk(provider, digest), schema.SK: schema.TASK_CLAIM_SK})
+
+
 class JobRepository:
     def __init__(
         self,
@@ -77,7 +98,7 @@ class JobRepository:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("dynamodb")
+            self._client = aws.new_client("dynamodb")
         return self._client
 
     # -- items ---------------------------------------------------------------------------------
@@ -296,25 +317,70 @@ class JobRepository:
                 return updated
             scan["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
+    def task_holder(self, provider: str, task_id: str) -> str | None:
+        """The id of the job holding the provider's task, if any job does."""
+        answer = self.client.get_item(
+            TableName=self.table_name, Key=task_claim_key(provider, task_id), ConsistentRead=True
+        )
+        return from_attributes(answer["Item"])["job_id"] if "Item" in answer else None
+
     # -- write ---------------------------------------------------------------------------------
 
     def _replace(self, current: JobRecord, new: JobRecord) -> JobRecord:
+        put_job = {
+            "TableName": self.table_name,
+            "Item": self._item(new),
+            "ConditionExpression": "#status = :status AND #version = :version",
+            "ExpressionAttributeNames": {"#status": "status", "#version": "version"},
+            "ExpressionAttributeValues": {
+                ":status": {"S": current.status.value},
+                ":version": {"N": str(current.version)},
+            },
+        }
+        stale = f"job {current.id} changed since version {current.version}"
+        task_id = new.provider_task_id
+        if task_id is None or (task_id, new.provider) == (current.provider_task_id, current.provider):
+            try:
+                self.client.put_item(**put_job)
+            except ClientError as exc:
+                if _conditional_failed(exc):
+                    raise StaleVersionError(stale) from exc
+                raise
+            return new
         try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=self._item(new),
-                ConditionExpression="#status = :status AND #version = :version",
-                ExpressionAttributeNames={"#status": "status", "#version": "version"},
-                ExpressionAttributeValues={
-                    ":status": {"S": current.status.value},
-                    ":version": {"N": str(current.version)},
-                },
-            )
+            self.client.transact_write_items(TransactItems=[{"Put": put_job}, {"Put": self._task_claim(new, task_id)}])
         except ClientError as exc:
-            if _conditional_failed(exc):
-                raise StaleVersionError(f"job {current.id} changed since version {current.version}") from exc
-            raise
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            failed = _failed_conditions(exc)
+            claimed = failed[1] if len(failed) == 2 else self.task_holder(new.provider, task_id) not in (None, new.id)
+            if claimed and not (failed and failed[0]):
+                raise TaskClaimedError(
+                    f"{new.provider} task {task_id} is held by another job", details={"job_id": new.id}
+                ) from exc
+            # The job changed meanwhile (or the transaction met a concurrent one): re-read and decide again.
+            raise StaleVersionError(stale) from exc
         return new
+
+    def _task_claim(self, job: JobRecord, task_id: str) -> dict[str, Any]:
+        """The put claiming the job's provider task: only if no other job holds it."""
+        attributes: dict[str, Any] = {
+            schema.ENTITY: "task_claim",
+            "provider": job.provider,
+            "task_id": task_id,
+            "job_id": job.id,
+        }
+        if self.retention_days:
+            # Kept as long as the job may be: it cannot finish later than its deadline.
+            expiry = job.deadline_at + timedelta(days=self.retention_days + 1)
+            attributes[schema.TTL_ATTRIBUTE] = int(expiry.timestamp())
+        return {
+            "TableName": self.table_name,
+            "Item": {**task_claim_key(job.provider, task_id), **to_attributes(attributes)},
+            "ConditionExpression": "attribute_not_exists(#pk) OR #job = :job",
+            "ExpressionAttributeNames": {"#pk": schema.PK, "#job": "job_id"},
+            "ExpressionAttributeValues": {":job": {"S": job.id}},
+        }
 
     def _next(self, current: JobRecord, changes: dict[str, Any]) -> JobRecord:
         now = utcnow()

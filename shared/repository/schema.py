@@ -20,6 +20,7 @@ APIKEY_SK = "APIKEY"
 TENANT_SK = "TENANT"
 IDEMPOTENCY_SK = "IDEM"
 ENDPOINT_SK = "ENDPOINT"
+TASK_CLAIM_SK = "TASK"
 
 
 def job_pk(job_id: str) -> str:
@@ -53,6 +54,11 @@ def idempotency_pk(tenant_id: str, key_sha256: str) -> str:
 def endpoint_pk(tenant_id: str, url_sha256: str) -> str:
     """A tenant's webhook endpoint (its URL's hash): the endpoint's circuit breaker state."""
     return f"WEBHOOK#{tenant_id}#{url_sha256}"
+
+
+def task_claim_pk(provider: str, task_sha256: str) -> str:
+    """A provider task (its id's hash) and the one job allowed to hold it."""
+    return f"TASK#{provider}#{task_sha256}"
 
 
 def table_definition() -> dict[str, object]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from shared.digits import ascii_int
 from shared.errors import UnsafeUrlError
 from shared.gateways.archive_store import ArchiveStore
 from shared.models.common import JobStatus
@@ -133,7 +134,8 @@ def _require_within(total: int, max_bytes: int) -> None:
 def _require_complete(upload: MultipartUpload | None, received: int, declared: str | None) -> MultipartUpload:
     if upload is None:
         raise SourceError(ErrorCode.RESULT_INVALID, "the result is empty")
-    if declared is not None and declared.isdigit() and int(declared) != received:
+    length = ascii_int(declared)
+    if length is not None and length != received:
         raise SourceError(ErrorCode.RESULT_INVALID, "the download was truncated", transient=True)
     return upload
 
@@ -152,7 +154,8 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
     if content_type and not content_type.startswith(ACCEPTED_TYPES):
         raise SourceError(ErrorCode.RESULT_INVALID, f"the result is {content_type}, not a video")
     declared = response.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    length = ascii_int(declared)
+    if length is not None and length > max_bytes:
         raise SourceError(ErrorCode.RESULT_INVALID, f"the result is {declared} bytes, over the {max_bytes} limit")
 
 

@@ -6,13 +6,10 @@ may still finish (and be charged); its result is not archived.
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from shared.errors import JobTerminalError
 from shared.models.common import JobStatus
 from shared.models.job import ErrorCode, JobError, JobRecord
 from shared.observability import logger
-from shared.repository.codec import error_code
 from shared.runtime import Runtime
 from shared.services.transitions import Change, settle
 
@@ -36,12 +33,6 @@ def cancel_job(rt: Runtime, tenant_id: str, job_id: str) -> JobRecord:
 
 
 def stop_tracking(rt: Runtime, job_id: str) -> None:
-    try:
-        rt.client("stepfunctions").stop_execution(
-            executionArn=rt.state_machine_execution_arn(job_id), cause="job canceled"
-        )
-    except ClientError as exc:
+    if not rt.poller.stop(job_id, cause="job canceled"):
         # Already finished or never started: the poller would end on its own at the next check.
-        if error_code(exc) not in ("ExecutionDoesNotExist", "ValidationException"):
-            raise
-        logger.info("poller already stopped", job_id=job_id, code=error_code(exc))
+        logger.info("poller already stopped", job_id=job_id)

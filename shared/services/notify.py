@@ -29,23 +29,16 @@ def event_for_change(new_image: dict[str, Any], old_image: dict[str, Any] | None
     return event_from_record(job), job
 
 
-def message_attributes(event: JobEvent, job: JobRecord) -> dict[str, dict[str, str]]:
-    """SNS attributes for subscription filter policies."""
-    values = {
+def message_attributes(event: JobEvent, job: JobRecord) -> dict[str, str]:
+    """The attributes subscription filter policies match on."""
+    return {
         "type": event.type,
         "status": job.status.value,
         "provider": job.provider,
         "tenant_id": job.tenant_id,
         "has_webhook": "true" if job.request.webhook_url is not None else "false",
     }
-    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
 def publish(rt: Runtime, event: JobEvent, job: JobRecord) -> str:
-    rt.require("topic_arn")
-    answer = rt.client("sns").publish(
-        TopicArn=rt.settings.topic_arn,
-        Message=event.model_dump_json(),
-        MessageAttributes=message_attributes(event, job),
-    )
-    return str(answer["MessageId"])
+    return rt.event_publisher.publish(event.model_dump_json(), message_attributes(event, job))

@@ -61,7 +61,7 @@ def check_request_urls(rt: Runtime, request: JobRequest) -> None:
 
 
 def callback_url(rt: Runtime, base: str, provider: ProviderName, job_id: str) -> str:
-    token = rt.signing_keys().callback_token(job_id)
+    token = rt.signing_keys().callback_token(job_id, provider)
     return f"{base.rstrip('/')}/callbacks/{provider}/{job_id}?{urlencode({'token': token})}"
 
 

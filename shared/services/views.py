@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from shared.models.job import JobPage, JobRecord, JobView, OutputView
 from shared.repository.jobs import Page
 from shared.runtime import Runtime
@@ -13,14 +11,13 @@ def job_view(rt: Runtime, job: JobRecord) -> JobView:
     outputs = []
     if job.outputs:
         rt.require("bucket_name")
-        ttl = rt.settings.presign_ttl_seconds
-        expires_at = rt.clock() + timedelta(seconds=ttl)
+        now = rt.clock()
         for output in job.outputs:
-            url = rt.archive_store.presigned_download(output.key, expires_in=ttl)
+            link = rt.archive_store.presigned_download(output.key, expires_in=rt.settings.presign_ttl_seconds, now=now)
             outputs.append(
                 OutputView(
-                    url=url,
-                    expires_at=expires_at,
+                    url=link.url,
+                    expires_at=link.expires_at,
                     bytes=output.bytes,
                     sha256=output.sha256,
                     content_type=output.content_type,

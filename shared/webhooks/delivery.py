@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
-from typing import Any
 
 from shared.errors import UnsafeUrlError
+from shared.gateways.delivery_queue import DeliveryQueue
 from shared.repository.endpoints import Endpoint, EndpointHealthRepository
 from shared.runtime import Runtime
 from shared.webhooks.breaker import Admission, CircuitBreaker
@@ -58,27 +57,6 @@ class Handled:
         return self.result in (Result.DELIVERED, Result.GONE, Result.REFUSED)
 
 
-class DeliveryQueue:
-    """The webhook queue as the deliver function uses it: to hide a message until its next attempt."""
-
-    def __init__(self, sqs: Any) -> None:
-        self.sqs = sqs
-
-    def hide(self, event: QueuedEvent, seconds: int) -> None:
-        self.sqs.change_message_visibility(
-            QueueUrl=self._url(event.queue_arn), ReceiptHandle=event.receipt_handle, VisibilityTimeout=seconds
-        )
-
-    def _url(self, queue_arn: str) -> str:
-        return _queue_url(self.sqs, queue_arn)
-
-
-@lru_cache(maxsize=8)
-def _queue_url(sqs: Any, queue_arn: str) -> str:
-    _, _, _, _, account, name = queue_arn.split(":", 5)
-    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
-
-
 class Deliverer:
     def __init__(
         self, rt: Runtime, queue: DeliveryQueue, breaker: CircuitBreaker, clock: Callable[[], float] = time.time
@@ -93,7 +71,7 @@ class Deliverer:
         rt.require("table_name")
         repository = EndpointHealthRepository(rt.settings.table_name, rt.client("dynamodb"))
         breaker = CircuitBreaker(repository, rt.settings.webhook_deadline_seconds)
-        return cls(rt, DeliveryQueue(rt.client("sqs")), breaker)
+        return cls(rt, rt.delivery_queue, breaker)
 
     def handle(self, event: QueuedEvent) -> Handled:
         if not event.tenant_id:
@@ -137,6 +115,6 @@ class Deliverer:
         seconds = hidden_for(
             event.attempt, now=self.clock(), sent_at=event.sent_at, retry_after=retry_after, not_before=not_before
         )
-        self.queue.hide(event, seconds)
+        self.queue.hide(event.queue_arn, event.receipt_handle, seconds)
         exhausted = delay_before_retry(event.attempt) is None
         return Handled(Result.EXHAUSTED if exhausted else result, outcome, seconds)

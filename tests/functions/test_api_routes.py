@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import httpx
 import pytest
 import respx
+from botocore.credentials import RefreshableCredentials
 from openapi_spec_validator import validate
 
 from functions.api import handler
@@ -183,6 +185,28 @@ def test_stored_outputs_get_presigned_urls_when_read_and_none_is_stored(
     assert "https://" not in json.dumps(stored["outputs"])
     listed = call("GET", "/jobs").body["items"]
     assert_presigned(listed[0]["outputs"][0]["url"], 3600, before, utcnow())
+
+
+def test_presigned_urls_last_no_longer_than_the_signing_credentials_and_say_so(
+    rt: Runtime, jobs: JobRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials_end = utcnow() + timedelta(minutes=20)
+    metadata = {"access_key": "AKIA", "secret_key": "s", "token": "t", "expiry_time": credentials_end.isoformat()}
+    session = boto3.Session(region_name="us-east-1")
+    session._session._credentials = RefreshableCredentials.create_from_metadata(
+        metadata, refresh_using=lambda: metadata, method="role-session"
+    )
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+    output = StoredOutput(key="outputs/tenant-a/video-0.mp4", bytes=1, sha256="ab" * 32, content_type="video/mp4")
+    job = seed(jobs, outputs=(output,), **terminal_fields(JobStatus.SUCCEEDED))
+
+    [view] = call("GET", f"/jobs/{job.id}").body["outputs"]
+
+    expires_at = datetime.fromisoformat(view["expires_at"].replace("Z", "+00:00"))
+    lasts = int(parse_qs(urlsplit(view["url"]).query)["X-Amz-Expires"][0])
+    assert expires_at <= credentials_end
+    assert 20 * 60 - 5 <= lasts < 3600
+    assert abs((expires_at - utcnow()).total_seconds() - lasts) < 5
 
 
 def test_presigned_urls_are_signed_with_sigv4(rt: Runtime, jobs: JobRepository) -> None:

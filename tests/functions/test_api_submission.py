@@ -149,8 +149,10 @@ def test_callback_providers_get_a_per_job_callback_url_with_a_valid_token(
     assert (url.scheme, url.netloc, url.path) == ("https", "api.example.com", f"/v1/callbacks/{provider}/{job_id}")
     [token] = parse_qs(url.query)["token"]
     signing = SigningKeys(SIGNING_SECRET)
-    assert signing.callback_token_valid(job_id, token)
-    assert not signing.callback_token_valid(job_id[:-1] + ("0" if job_id[-1] != "0" else "1"), token)
+    assert signing.callback_token_valid(job_id, provider, token)
+    assert not signing.callback_token_valid(job_id[:-1] + ("0" if job_id[-1] != "0" else "1"), provider, token)
+    other = "vidgo" if provider == "kie" else "kie"
+    assert not signing.callback_token_valid(job_id, other, token)
 
 
 def test_without_a_configured_base_the_callback_url_is_the_address_the_request_came_in_on(

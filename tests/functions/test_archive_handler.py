@@ -62,7 +62,7 @@ def archiving_job(
     """A job moved from `running` to `archiving` with `urls`, and the stream record of that change."""
     request = JobRequest(prompt="a red fox running through snow", provider=provider, num_outputs=num_outputs)
     job = jobs.create(build_job(provider=provider, request=request)).job
-    job = jobs.transition(job, JobStatus.QUEUED, provider_task_id="task-1")
+    job = jobs.transition(job, JobStatus.QUEUED, provider_task_id=f"task-{job.id}")
     job = jobs.transition(job, JobStatus.RUNNING, progress=40)
     before = stored_item(cloud, job.id)
     job = jobs.transition(job, JobStatus.ARCHIVING, result_urls=tuple(urls), progress=100)

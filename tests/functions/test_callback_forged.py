@@ -6,6 +6,9 @@ failed verification) answers 401 `callback_rejected` with the reason and counts 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +29,7 @@ from shared.repository import schema
 from shared.repository.codec import to_attributes
 from shared.runtime import Runtime
 from tests.fixtures.aws import TABLE
-from tests.fixtures.cloud import PROVIDER_KEYS, Cloud
+from tests.fixtures.cloud import PROVIDER_KEYS, SIGNING_SECRET, Cloud
 from tests.fixtures.jobs import build_job
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event
 
@@ -68,8 +71,9 @@ class Scene:
     vidgo: JobRecord
     status_routes: list[Any] = field(default_factory=list)
 
-    def token(self, job: JobRecord | str) -> str:
-        return self.rt.signing_keys().callback_token(job if isinstance(job, str) else job.id)
+    def token(self, job: JobRecord, provider: str | None = None) -> str:
+        """The token we would hand `provider` (the job's own by default) for the job."""
+        return self.rt.signing_keys().callback_token(job.id, provider or job.provider)
 
     def item(self, job: JobRecord) -> dict[str, Any]:
         key = to_attributes({schema.PK: schema.job_pk(job.id), schema.SK: schema.JOB_SK})
@@ -141,6 +145,13 @@ KIE_BODY = provider_json("kie", "callback_success")
 VIDGO_BODY = provider_json("vidgo", "callback_finished")
 
 
+def v1_token(job_id: str) -> str:
+    """A token as minted before tokens were bound to the provider: HMAC of the job id alone."""
+    master = SIGNING_SECRET.encode()
+    key = hmac.new(master, b"kling-relay/callback-token/v1", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(hmac.new(key, job_id.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+
+
 def _other_task(body: dict[str, Any], key: str, task_id: str) -> dict[str, Any]:
     copy: dict[str, Any] = json.loads(json.dumps(body))
     copy["data"][key] = task_id
@@ -153,11 +164,20 @@ FORGERIES: dict[str, tuple[Forgery, str]] = {
     "wrong token": (lambda s: ("vidgo", s.vidgo, "A" * 43, VIDGO_BODY, {}), "bad_token"),
     "token of another job": (lambda s: ("vidgo", s.vidgo, s.token(s.kie), VIDGO_BODY, {}), "bad_token"),
     "truncated token": (lambda s: ("vidgo", s.vidgo, s.token(s.vidgo)[:-1], VIDGO_BODY, {}), "bad_token"),
-    "kie token on kie path for a vidgo job": (
-        lambda s: ("kie", s.vidgo, s.token(s.vidgo), KIE_BODY, s.signed()),
+    "token of this job minted for another provider": (
+        lambda s: ("vidgo", s.vidgo, s.token(s.vidgo, "kie"), VIDGO_BODY, {}),
+        "bad_token",
+    ),
+    "old-format token (job id only)": (lambda s: ("vidgo", s.vidgo, v1_token(s.vidgo.id), VIDGO_BODY, {}), "bad_token"),
+    "vidgo path with the kie job's token": (lambda s: ("vidgo", s.kie, s.token(s.kie), VIDGO_BODY, {}), "bad_token"),
+    "kie token on kie path for a job that moved on to vidgo": (
+        lambda s: ("kie", s.vidgo, s.token(s.vidgo, "kie"), KIE_BODY, s.signed()),
         "wrong_provider",
     ),
-    "vidgo path for a kie job": (lambda s: ("vidgo", s.kie, s.token(s.kie), VIDGO_BODY, {}), "wrong_provider"),
+    "vidgo token on vidgo path for a job that moved on to kie": (
+        lambda s: ("vidgo", s.kie, s.token(s.kie, "vidgo"), VIDGO_BODY, {}),
+        "wrong_provider",
+    ),
     "vidgo body naming another task": (
         lambda s: ("vidgo", s.vidgo, s.token(s.vidgo), _other_task(VIDGO_BODY, "task_id", "task-of-someone-else"), {}),
         "wrong_task",
@@ -308,7 +328,7 @@ def test_unknown_or_poll_only_provider_path_is_not_found(
     before = scene.item(job)
     capsys.readouterr()
 
-    result = post(provider, job.id, scene.token(job), {"data": {"task_id": "t"}})
+    result = post(provider, job.id, scene.token(job, provider), {"data": {"task_id": "t"}})
 
     assert result.status == 404
     assert result.body["error"]["details"] == {"reason": "unknown_provider"}
@@ -320,7 +340,7 @@ def test_unknown_or_poll_only_provider_path_is_not_found(
 def test_unknown_job_is_not_found(scene: Scene) -> None:
     missing = new_job_id()
 
-    result = post("vidgo", missing, scene.token(missing), VIDGO_BODY)
+    result = post("vidgo", missing, scene.rt.signing_keys().callback_token(missing, "vidgo"), VIDGO_BODY)
 
     assert (result.status, result.error_code) == (404, "not_found")
     assert scene.rt.jobs.get(missing) is None

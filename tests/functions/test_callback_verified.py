@@ -97,6 +97,11 @@ def stored_item(cloud: Cloud, job_id: str) -> dict[str, Any]:
     return item
 
 
+def token_for(rt: Runtime, job: JobRecord) -> str:
+    """The token in the callback URL handed to the job's provider."""
+    return rt.signing_keys().callback_token(job.id, job.provider)
+
+
 def post_callback(
     provider: str, job_id: str, token: str | None, body: Any, headers: dict[str, str] | None = None
 ) -> HttpAnswer:
@@ -136,9 +141,7 @@ def test_vidgo_success_callback_archives_the_reread_result(runtime: Runtimes, ro
     job = tracked_job(rt.jobs, "vidgo", JobStatus.RUNNING, VIDGO_TASK)
     status = router.get(VIDGO_STATUS).respond(200, json=vidgo_task("finished"))
 
-    result = post_callback(
-        "vidgo", job.id, rt.signing_keys().callback_token(job.id), vidgo_task("finished", url=BODY_URL)
-    )
+    result = post_callback("vidgo", job.id, token_for(rt, job), vidgo_task("finished", url=BODY_URL))
 
     assert (result.status, result.body) == (200, {"result": "applied", "status": "archiving"})
     assert status.call_count == 1
@@ -157,9 +160,7 @@ def test_kie_success_callback_archives_the_reread_result(runtime: Runtimes, rout
     status = router.get(KIE_STATUS, params={"taskId": KIE_TASK}).respond(200, json=kie_record("success"))
     headers = kie_signature(KIE_TASK, int(rt.clock().timestamp())) if signed else {}
 
-    result = post_callback(
-        "kie", job.id, rt.signing_keys().callback_token(job.id), kie_record("success", urls=(BODY_URL,)), headers
-    )
+    result = post_callback("kie", job.id, token_for(rt, job), kie_record("success", urls=(BODY_URL,)), headers)
 
     assert (result.status, result.body) == (200, {"result": "applied", "status": "archiving"})
     assert status.call_count == 1
@@ -178,7 +179,7 @@ def test_kie_callback_with_the_snake_case_task_id_is_verified_and_applied(runtim
     result = post_callback(
         "kie",
         job.id,
-        rt.signing_keys().callback_token(job.id),
+        token_for(rt, job),
         body,
         kie_signature(KIE_TASK, int(rt.clock().timestamp())),
     )
@@ -194,9 +195,7 @@ def test_failure_callback_fails_the_job_with_the_providers_message(runtime: Runt
     job = tracked_job(rt.jobs, "vidgo", JobStatus.RUNNING, VIDGO_TASK)
     router.get(VIDGO_STATUS).respond(200, json=vidgo_task("failed", error="Content policy violation"))
 
-    result = post_callback(
-        "vidgo", job.id, rt.signing_keys().callback_token(job.id), vidgo_task("failed", error="something else")
-    )
+    result = post_callback("vidgo", job.id, token_for(rt, job), vidgo_task("failed", error="something else"))
 
     assert (result.status, result.body) == (200, {"result": "applied", "status": "failed"})
     stored = rt.jobs.get(job.id)
@@ -215,7 +214,7 @@ def test_kie_failure_callback_keeps_kies_fail_message(runtime: Runtimes, router:
     result = post_callback(
         "kie",
         job.id,
-        rt.signing_keys().callback_token(job.id),
+        token_for(rt, job),
         provider_json("kie", "callback_fail"),
         kie_signature(KIE_TASK, int(rt.clock().timestamp())),
     )
@@ -234,7 +233,7 @@ def test_body_saying_failed_while_the_provider_says_success_archives(runtime: Ru
     job = tracked_job(rt.jobs, "vidgo", JobStatus.RUNNING, VIDGO_TASK)
     router.get(VIDGO_STATUS).respond(200, json=vidgo_task("finished"))
 
-    result = post_callback("vidgo", job.id, rt.signing_keys().callback_token(job.id), vidgo_task("failed", error="x"))
+    result = post_callback("vidgo", job.id, token_for(rt, job), vidgo_task("failed", error="x"))
 
     assert result.body == {"result": "applied", "status": "archiving"}
     stored = rt.jobs.get(job.id)
@@ -249,7 +248,7 @@ def test_body_saying_success_while_the_provider_still_runs_only_records_progress
     job = tracked_job(rt.jobs, "vidgo", JobStatus.QUEUED, VIDGO_TASK)
     router.get(VIDGO_STATUS).respond(200, json=provider_json("vidgo", "status_running"))
 
-    result = post_callback("vidgo", job.id, rt.signing_keys().callback_token(job.id), vidgo_task("finished"))
+    result = post_callback("vidgo", job.id, token_for(rt, job), vidgo_task("finished"))
 
     assert result.body == {"result": "applied", "status": "running"}
     stored = rt.jobs.get(job.id)
@@ -268,7 +267,7 @@ def test_late_callback_after_the_job_moved_on_is_ignored(
     status = router.get(VIDGO_STATUS).respond(200, json=vidgo_task("finished"))
     before = stored_item(cloud, job.id)
 
-    result = post_callback("vidgo", job.id, rt.signing_keys().callback_token(job.id), vidgo_task("finished"))
+    result = post_callback("vidgo", job.id, token_for(rt, job), vidgo_task("finished"))
 
     assert (result.status, result.body) == (200, {"result": "ignored", "status": finished.value})
     assert status.call_count == 0
@@ -279,7 +278,7 @@ def test_five_duplicate_callbacks_make_one_transition(runtime: Runtimes, router:
     rt = runtime(hmac=True)
     job = tracked_job(rt.jobs, "kie", JobStatus.RUNNING, KIE_TASK)
     status = router.get(KIE_STATUS).respond(200, json=kie_record("success"))
-    token = rt.signing_keys().callback_token(job.id)
+    token = token_for(rt, job)
     headers = kie_signature(KIE_TASK, int(rt.clock().timestamp()))
 
     results = [post_callback("kie", job.id, token, kie_record("success"), headers) for _ in range(5)]
@@ -296,7 +295,7 @@ def test_duplicate_progress_callbacks_write_once(runtime: Runtimes, router: Any)
     rt = runtime()
     job = tracked_job(rt.jobs, "vidgo", JobStatus.QUEUED, VIDGO_TASK)
     router.get(VIDGO_STATUS).respond(200, json=provider_json("vidgo", "status_running"))
-    token = rt.signing_keys().callback_token(job.id)
+    token = token_for(rt, job)
 
     for _ in range(5):
         result = post_callback("vidgo", job.id, token, vidgo_task("running"))
@@ -337,7 +336,7 @@ def test_status_reread_failing_defers_and_changes_nothing(
     result = post_callback(
         "kie",
         job.id,
-        rt.signing_keys().callback_token(job.id),
+        token_for(rt, job),
         kie_record("success"),
         kie_signature(KIE_TASK, int(rt.clock().timestamp())),
     )
@@ -352,7 +351,7 @@ def test_status_reread_uses_the_short_callback_timeout(runtime: Runtimes, router
     job = tracked_job(rt.jobs, "vidgo", JobStatus.RUNNING, VIDGO_TASK)
     route = router.get(VIDGO_STATUS).respond(200, json=vidgo_task("finished"))
 
-    post_callback("vidgo", job.id, rt.signing_keys().callback_token(job.id), vidgo_task("finished"))
+    post_callback("vidgo", job.id, token_for(rt, job), vidgo_task("finished"))
 
     assert route.calls.last.request.extensions["timeout"]["read"] == 2.5
 
@@ -367,9 +366,7 @@ def test_callback_for_a_submitting_job_adopts_the_task_and_the_submitters_write_
     submitting = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
     status = router.get(VIDGO_STATUS).respond(200, json=provider_json("vidgo", "status_running"))
 
-    result = post_callback(
-        "vidgo", submitting.id, rt.signing_keys().callback_token(submitting.id), vidgo_task("running")
-    )
+    result = post_callback("vidgo", submitting.id, token_for(rt, submitting), vidgo_task("running"))
 
     assert result.body == {"result": "applied", "status": "running"}
     assert status.call_count == 1
@@ -389,9 +386,7 @@ def test_callback_for_a_submitting_job_with_an_unknown_provider_status_still_que
     submitting = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
     router.get(VIDGO_STATUS).respond(200, json=vidgo_task("moderating"))
 
-    result = post_callback(
-        "vidgo", submitting.id, rt.signing_keys().callback_token(submitting.id), vidgo_task("moderating")
-    )
+    result = post_callback("vidgo", submitting.id, token_for(rt, submitting), vidgo_task("moderating"))
 
     # The provider confirmed, with our key, that it holds the task: the job is no longer "submitting",
     # so a poller that finds it later tracks it instead of failing it as interrupted.
@@ -432,3 +427,66 @@ def test_callback_overtaking_the_submit_answer_through_the_api(runtime: Runtimes
     assert [a.outcome.value for a in job.attempts] == ["accepted"]
     assert job.version == 2
     assert submitted.body["status"] == "archiving"
+
+
+# -- one provider task, one job -----------------------------------------------------------------------
+
+
+def test_callback_attaching_a_task_another_job_holds_to_a_submitting_job_is_refused(
+    runtime: Runtimes, router: Any, cloud: Cloud
+) -> None:
+    """The finding: a job still `submitting` adopted, through a callback with its own valid token, a
+    task another job holds, and so that job's result. Refused before the provider is asked."""
+    rt = runtime()
+    holder = tracked_job(rt.jobs, "vidgo", JobStatus.RUNNING, VIDGO_TASK)
+    submitting = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    before = stored_item(cloud, submitting.id)
+    status = router.get(VIDGO_STATUS).respond(200, json=vidgo_task("finished"))
+
+    result = post_callback("vidgo", submitting.id, token_for(rt, submitting), vidgo_task("finished"))
+
+    assert (result.status, result.body["error"]["details"]) == (401, {"reason": "task_claimed"})
+    assert status.call_count == 0
+    assert stored_item(cloud, submitting.id) == before
+    assert rt.jobs.get(holder.id) == holder
+    assert rt.jobs.task_holder("vidgo", VIDGO_TASK) == holder.id
+
+
+def test_callback_losing_the_task_to_another_job_while_it_rereads_changes_nothing(
+    runtime: Runtimes, router: Any, cloud: Cloud
+) -> None:
+    """The race: another job records the task between the callback's check and its write."""
+    rt = runtime()
+    submitting = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    rival = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    before = stored_item(cloud, submitting.id)
+
+    def rival_records_the_task_first(request: httpx.Request) -> httpx.Response:
+        rt.jobs.transition(rival, JobStatus.QUEUED, provider_task_id=VIDGO_TASK)
+        return httpx.Response(200, json=vidgo_task("finished"))
+
+    router.get(VIDGO_STATUS).mock(side_effect=rival_records_the_task_first)
+
+    result = post_callback("vidgo", submitting.id, token_for(rt, submitting), vidgo_task("finished"))
+
+    assert (result.status, result.body["error"]["details"]) == (401, {"reason": "task_claimed"})
+    assert stored_item(cloud, submitting.id) == before
+    assert rt.jobs.task_holder("vidgo", VIDGO_TASK) == rival.id
+
+
+def test_a_submitting_jobs_callback_claims_the_task_so_no_other_job_can(
+    runtime: Runtimes, router: Any, cloud: Cloud
+) -> None:
+    rt = runtime()
+    first = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    second = tracked_job(rt.jobs, "vidgo", JobStatus.SUBMITTING, None)
+    router.get(VIDGO_STATUS).respond(200, json=provider_json("vidgo", "status_running"))
+
+    adopted = post_callback("vidgo", first.id, token_for(rt, first), vidgo_task("running"))
+    before = stored_item(cloud, second.id)
+    refused = post_callback("vidgo", second.id, token_for(rt, second), vidgo_task("running"))
+
+    assert adopted.body == {"result": "applied", "status": "running"}
+    assert (refused.status, refused.body["error"]["details"]) == (401, {"reason": "task_claimed"})
+    assert stored_item(cloud, second.id) == before
+    assert rt.jobs.task_holder("vidgo", VIDGO_TASK) == first.id

@@ -92,7 +92,7 @@ def queued_event(
 ) -> dict[str, Any]:
     """A job.queued event published the way notify does; the message as the webhook queue holds it."""
     job = jobs.create(build_job(tenant_id=tenant, request=JobRequest(prompt="a red fox", webhook_url=webhook_url))).job
-    job = jobs.transition(job, JobStatus.QUEUED, provider_task_id="task-1")
+    job = jobs.transition(job, JobStatus.QUEUED, provider_task_id=f"task-{job.id}")
     publish(rt, event_from_record(job), job)
     [message] = cloud.messages()
     return message

@@ -92,7 +92,7 @@ class Changes:
             JobStatus.CANCELED: [JobStatus.QUEUED, JobStatus.CANCELED],
         }[target]
         fields: dict[JobStatus, dict[str, Any]] = {
-            JobStatus.QUEUED: {"provider_task_id": "task-1"},
+            JobStatus.QUEUED: {"provider_task_id": f"task-{job.id}"},  # one task per job
             JobStatus.RUNNING: {"progress": 10},
             JobStatus.ARCHIVING: {"result_urls": ("https://cdn.example.com/fox.mp4",), "progress": 100},
             JobStatus.SUCCEEDED: {"outputs": (OUTPUT,)},
@@ -197,7 +197,7 @@ def test_a_queued_job_publishes_job_queued_with_its_attributes(
     assert event.data.id == job.id
     assert event.data.status is JobStatus.QUEUED
     assert event.data.provider == "kie"
-    assert event.data.provider_task_id == "task-1"
+    assert event.data.provider_task_id == f"task-{job.id}"
     assert str(event.data.request.webhook_url) == WEBHOOK
     assert event.data.metadata == {"order": "42"}
     assert published.calls[0]["TopicArn"] == cloud.settings.topic_arn

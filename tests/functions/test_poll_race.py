@@ -81,7 +81,7 @@ class Scene:
         return [
             (record["dynamodb"]["NewImage"], record["dynamodb"].get("OldImage"))
             for record in found
-            if record["dynamodb"]["NewImage"]["id"]["S"] == job.id
+            if record["dynamodb"]["NewImage"].get("id", {}).get("S") == job.id  # the job's item, not its task claim
         ]
 
     def events(self, job: JobRecord) -> list[str]:
@@ -112,7 +112,7 @@ def poll(job: JobRecord, polls: int = 0) -> dict[str, Any]:
 
 
 def callback(scene: Scene, job: JobRecord, status: str = "finished") -> HttpAnswer:
-    token = scene.rt.signing_keys().callback_token(job.id)
+    token = scene.rt.signing_keys().callback_token(job.id, job.provider)
     event = api_event(
         "POST", f"/callbacks/vidgo/{job.id}?token={token}", raw_body=json.dumps(vidgo(status)), tenant=None
     )

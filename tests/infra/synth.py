@@ -95,22 +95,26 @@ class Synth:
         role = self.function(function_name)["Role"]
         return str(role["Fn::GetAtt"][0])
 
-    def permissions(self, role_id: str) -> dict[str, set[str]]:
-        """Every Allow the role's policies grant, as {rendered resource: actions}."""
-        granted: dict[str, set[str]] = {}
+    def statements(self, role_id: str) -> list[dict[str, Any]]:
+        """Every statement of the role's policies."""
+        found: list[dict[str, Any]] = []
         for policy in self.of_type("AWS::IAM::Policy").values():
             props = policy["Properties"]
-            if {"Ref": role_id} not in props["Roles"]:
-                continue
-            for statement in props["PolicyDocument"]["Statement"]:
-                assert statement["Effect"] == "Allow"
-                assert "Condition" not in statement, statement
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                resources = (
-                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-                )
-                for resource in resources:
-                    granted.setdefault(render(resource), set()).update(actions)
+            if {"Ref": role_id} in props["Roles"]:
+                found.extend(props["PolicyDocument"]["Statement"])
+        return found
+
+    def permissions(self, role_id: str) -> dict[str, set[str]]:
+        """Every Allow the role's policies grant, as {rendered resource: actions} (conditions aside: the only
+        one allowed is the table's `dynamodb:LeadingKeys`, asserted in tests/infra/test_permissions.py)."""
+        granted: dict[str, set[str]] = {}
+        for statement in self.statements(role_id):
+            assert statement["Effect"] == "Allow"
+            assert set(statement.get("Condition", {})) <= {"ForAllValues:StringLike"}, statement
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                granted.setdefault(render(resource), set()).update(actions)
         return granted
 
     def function_permissions(self, name: str) -> dict[str, set[str]]:

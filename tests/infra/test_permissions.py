@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from infra.storage import ARCHIVE_PREFIX
+from infra.table_access import OPERATOR_PARTITIONS, TABLE_ACCESS, partition_prefix
 from shared.repository import schema
-from tests.infra.synth import FUNCTIONS, Synth, synthesize
+from tests.infra.synth import FUNCTIONS, Synth, render, synthesize
 
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -53,7 +58,7 @@ def own_logs(synth: Synth, function: str) -> dict[str, set[str]]:
 def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]:
     return {
         "api": {
-            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"},
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
             refs["index"]: {"dynamodb:Query"},
             refs["status_index"]: {"dynamodb:Query"},
             refs["machine"]: {"states:StartExecution"},
@@ -165,3 +170,104 @@ def test_only_api_gateway_may_invoke_the_http_functions(synth: Synth) -> None:
         synth.function_id("authorizer"): {"apigateway.amazonaws.com"},
         synth.function_id("callback"): {"apigateway.amazonaws.com"},
     }
+
+
+# -- writes held to their partitions (dynamodb:LeadingKeys) ----------------------------------------------------
+
+TABLE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+# What each function's code writes, by partition prefix (the partitions behind them are in `test_every_partition_
+# the_repository_writes_is_declared` below).
+WRITES = {
+    "api": ["IDEM#*", "JOB#*", "TASK#*"],
+    "callback": ["JOB#*", "TASK#*"],
+    "poll": ["JOB#*"],
+    "archive": ["JOB#*"],
+    "deliver": ["WEBHOOK#*"],
+}
+
+
+def table_write_statements(synth: Synth, refs: dict[str, str], function: str) -> list[dict[str, Any]]:
+    found = []
+    for statement in synth.statements(synth.role_id(function)):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if TABLE_WRITE_ACTIONS & set(actions) and refs["table"] in {render(r) for r in resources}:
+            found.append(statement)
+    return found
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_role_writes_the_table_only_under_its_own_partitions(
+    synth: Synth, refs: dict[str, str], function: str
+) -> None:
+    statements = table_write_statements(synth, refs, function)
+
+    if function not in WRITES:
+        assert statements == []
+        return
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert set(actions) <= TABLE_WRITE_ACTIONS, "reads are granted apart from the conditioned writes"
+        assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": WRITES[function]}}
+    assert statements
+
+
+def test_the_declared_writes_are_what_the_roles_carry() -> None:
+    declared = {name: access.leading_keys for name, access in TABLE_ACCESS.items() if access.writes}
+
+    assert declared == WRITES
+
+
+def _table_partition_builders(module: ast.Module) -> set[str]:
+    """The `schema.*` key builders whose keys a module uses as the table's partition key (`schema.PK: ...`),
+    followed through a local name (`pk = schema.x(...)`) or a property (`claim.pk`)."""
+    builders: set[str] = set()
+    definitions: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(module):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    definitions.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.FunctionDef):
+            definitions.setdefault(node.name, []).append(node)
+
+    def schema_calls(node: ast.AST) -> set[str]:
+        return {
+            call.func.attr
+            for call in ast.walk(node)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "schema"
+        }
+
+    for node in ast.walk(module):
+        if not isinstance(node, ast.Dict):
+            continue
+        for key, value in zip(node.keys, node.values, strict=True):
+            if not (isinstance(key, ast.Attribute) and key.attr == "PK" and isinstance(value, ast.expr)):
+                continue
+            found = schema_calls(value)
+            if not found:
+                name = ast.unparse(value).rsplit(".", 1)[-1]
+                for definition in definitions.get(name, []):
+                    found |= schema_calls(definition)
+            assert found, f"cannot tell which key builder makes {ast.unparse(value)}"
+            builders |= found
+    return builders
+
+
+def test_every_partition_the_repository_writes_is_declared() -> None:
+    """Every partition key the repository builds is granted to the functions that write it, or written by the
+    operator only; and every partition granted is one the repository builds."""
+    repository = Path(__file__).resolve().parents[2] / "shared" / "repository"
+    used = set()
+    for path in sorted(repository.glob("*.py")):
+        used |= _table_partition_builders(ast.parse(path.read_text()))
+    used_prefixes = {partition_prefix(getattr(schema, name)) for name in used}
+    granted = {partition_prefix(b) for access in TABLE_ACCESS.values() for b in access.partitions}
+    operator = {partition_prefix(b) for b in OPERATOR_PARTITIONS}
+
+    assert used >= {"job_pk", "idempotency_pk", "task_claim_pk", "endpoint_pk", "apikey_pk", "tenant_pk"}
+    assert used_prefixes == granted | operator
+    assert not granted & operator, "a partition the operator alone writes is granted to a function"

@@ -223,8 +223,8 @@ class Rig:
 
     # -- provider callbacks made by hand ---------------------------------------------------------
 
-    def callback_token(self, job_id: str) -> str:
-        return self.host("callback").runtime.signing_keys().callback_token(job_id)
+    def callback_token(self, job_id: str, provider: str) -> str:
+        return self.host("callback").runtime.signing_keys().callback_token(job_id, provider)
 
     def callback_url(self, provider: str, job_id: str, token: str | None = None) -> str:
         url = f"{self.base_url}/callbacks/{provider}/{job_id}"
@@ -248,7 +248,7 @@ class Rig:
         """POST to our callback route as a provider would: the job's real token unless one is given
         (an empty one sends none)."""
         if token is None:
-            token = self.callback_token(job_id)
+            token = self.callback_token(job_id, provider)
         content = body if isinstance(body, bytes) else json.dumps(dict(body)).encode()
         return self.http.post(
             self.callback_url(provider, job_id, token),

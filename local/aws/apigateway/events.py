@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from local.aws.apigateway.exchange import Exchange
 from local.aws.apigateway.policy import wildcard
 from local.aws.template import ACCOUNT_ID
+from shared.digits import ascii_int
 
 TEXT_TYPES = (
     "text/*",
@@ -182,7 +183,7 @@ def parse_proxy_result(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         parsed = ProxyResult.model_validate(json.loads(json.dumps(result)))
     except (TypeError, ValueError, ValidationError) as exc:
         raise MalformedProxyResponseError(f"malformed Lambda proxy response: {exc}") from exc
-    status = int(parsed.status_code) if str(parsed.status_code).isdigit() else 0
+    status = ascii_int(str(parsed.status_code)) or 0
     if not 100 <= status <= 599:
         raise MalformedProxyResponseError(f"malformed Lambda proxy response: statusCode {parsed.status_code!r}")
     merged: dict[str, tuple[str, list[str]]] = {}

@@ -17,6 +17,7 @@ from local.aws.apigateway.definition import load_api
 from local.aws.apigateway.gateway import MAX_BODY_BYTES, Gateway
 from local.aws.apigateway.messages import HttpRequest, HttpResponse
 from local.aws.template import Template
+from shared.digits import ascii_int
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.headers.get("Content-Length")
         if raw is None:
             return b"", False
-        if not raw.strip().isdigit():
+        length = ascii_int(raw.strip())
+        if length is None:
             raise _BadRequestError(f"invalid Content-Length {raw!r}")
-        length = int(raw)
         if length > MAX_BODY_BYTES:
             return b"", True
         return self.rfile.read(length), False

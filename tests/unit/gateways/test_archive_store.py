@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError
 from shared.gateways.archive_store import ArchiveStore, ArchiveStoreError, StoredObject
 
 BUCKET = "archive-store-test"
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MiB = 1024 * 1024
 
 
@@ -113,9 +115,30 @@ def test_failures_other_than_a_gone_upload_are_raised_from_abort() -> None:
 def test_a_presigned_download_is_a_signed_get_of_the_key(store: ArchiveStore, s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="jobs/a/out.mp4", Body=b"video")
 
-    url = store.presigned_download("jobs/a/out.mp4", expires_in=600)
+    link = store.presigned_download("jobs/a/out.mp4", expires_in=600, now=NOW)
 
-    parsed = httpx.URL(url)
+    parsed = httpx.URL(link.url)
     assert parsed.path.endswith(f"{BUCKET}/jobs/a/out.mp4") or parsed.host.startswith(BUCKET)
     assert parsed.params["X-Amz-Expires"] == "600"
     assert parsed.params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert link.expires_at == NOW + timedelta(seconds=600)
+
+
+@pytest.mark.parametrize(
+    ("credentials_left", "asked", "lasts"),
+    [
+        (timedelta(minutes=10), 3600, 600),  # the credentials die first: so does the link, and we say so
+        (timedelta(hours=6), 3600, 3600),  # the credentials outlive the link: it lasts what was asked
+        (timedelta(seconds=0.5), 3600, 1),  # about to be refreshed: the shortest link S3 signs
+    ],
+)
+def test_a_presigned_download_never_outlives_the_credentials_that_signed_it(
+    s3: Any, credentials_left: timedelta, asked: int, lasts: int
+) -> None:
+    store = ArchiveStore(s3, BUCKET, credentials_expiry=lambda: NOW + credentials_left)
+
+    link = store.presigned_download("jobs/a/out.mp4", expires_in=asked, now=NOW)
+
+    assert httpx.URL(link.url).params["X-Amz-Expires"] == str(lasts)
+    assert link.expires_at == NOW + timedelta(seconds=lasts)
+    assert link.expires_at <= NOW + max(credentials_left, timedelta(seconds=1))

@@ -20,7 +20,6 @@ from local.aws.apigateway import ApiGatewayAdapter
 from local.aws.deploy import StackDeployer
 from local.aws.lambdas import FunctionHost, FunctionRegistry, deployed_functions
 from local.aws.template import Template
-from shared import aws
 from shared.repository.keys import KeyRepository
 
 pytestmark = pytest.mark.slow
@@ -84,7 +83,6 @@ def local_api(synthesized_template: Path) -> Iterator[LocalApi]:
     endpoint = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as env:
         env.setenv("AWS_ENDPOINT_URL", endpoint)
-        aws.reset_clients()
         try:
             httpx.post(f"{endpoint}/moto-api/config", json={"lambda": {"use_docker": False}}).raise_for_status()
             template = Template.load(synthesized_template)
@@ -106,7 +104,6 @@ def local_api(synthesized_template: Path) -> Iterator[LocalApi]:
             finally:
                 adapter.stop()
         finally:
-            aws.reset_clients()
             server.stop()
     assert "AWS_ENDPOINT_URL" not in os.environ
 

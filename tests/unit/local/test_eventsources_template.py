@@ -22,7 +22,6 @@ from local.aws.lambdas import FunctionHost, deployed_functions
 from local.aws.moto_server import free_port
 from local.aws.template import REGION, Template
 from local.synth import asset_archives, synthesize
-from shared import aws
 from shared.models.common import JobStatus
 from shared.models.request import JobRequest
 from shared.repository.jobs import JobRepository
@@ -108,7 +107,6 @@ def deployed() -> Iterator[Deployed]:
 
     with pytest.MonkeyPatch.context() as env:
         env.setenv("AWS_ENDPOINT_URL", endpoint)  # for the real notify handler's own clients
-        aws.reset_clients()
         try:
             deployer = StackDeployer(template, clients)
             deployer.deploy(asset_archives(template))
@@ -129,7 +127,6 @@ def deployed() -> Iterator[Deployed]:
         finally:
             httpx.post(f"{endpoint}/moto-api/reset", timeout=10)
             server.stop()
-            aws.reset_clients()
 
 
 @pytest.fixture

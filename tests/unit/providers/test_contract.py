@@ -281,3 +281,56 @@ def test_motion_control_is_taken_where_offered_and_refused_naming_it_elsewhere(c
 def test_what_no_motion_control_api_takes_is_refused(case: ProviderCase, extra: dict[str, object], field: str) -> None:
     request = JobRequest.model_validate({"motion_control": MOTION}).model_copy(update=extra)
     assert [v.field for v in case.adapter.capabilities.check(request)] == [field]
+
+
+# -- hostile answers: read as unrecognized, never a crash ----------------------------------------
+
+DEEP = '{"data": ' + "[" * 50_000 + "]" * 50_000 + "}"
+HUGE_NUMBER = '{"code": 200, "data": {"n": ' + "9" * 5_000 + "}}"
+
+
+@each_provider
+@pytest.mark.parametrize("body", [DEEP, HUGE_NUMBER], ids=["50k-nested", "5000-digit-integer"])
+def test_a_status_answer_json_cannot_hold_is_unrecognized_not_a_crash(case: ProviderCase, body: str) -> None:
+    provider, _ = case.build(httpx.Response(200, text=body, headers={"Content-Type": "application/json"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.status(case.task_id)
+    assert caught.value.unrecognized
+    assert caught.value.answer
+
+
+@each_provider
+@pytest.mark.parametrize("body", [DEEP, HUGE_NUMBER], ids=["50k-nested", "5000-digit-integer"])
+def test_a_submit_answer_json_cannot_hold_is_a_provider_error_not_a_crash(case: ProviderCase, body: str) -> None:
+    provider, _ = case.build(httpx.Response(200, text=body, headers={"Content-Type": "application/json"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(JobRequest(prompt="p"), None)
+    assert caught.value.maybe_accepted  # a 2xx we cannot read may stand for a created task
+
+
+@each_provider
+@pytest.mark.parametrize("body", [DEEP, HUGE_NUMBER], ids=["50k-nested", "5000-digit-integer"])
+def test_an_error_answer_json_cannot_hold_keeps_its_status_meaning(case: ProviderCase, body: str) -> None:
+    provider, _ = case.build(httpx.Response(503, text=body, headers={"Content-Type": "application/json"}))
+    with pytest.raises(ProviderError) as caught:
+        provider.status(case.task_id)
+    assert (caught.value.kind, caught.value.http_status) == (ErrorKind.RETRYABLE, 503)
+
+
+@each_provider
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("429", ErrorKind.RETRYABLE),
+        (402, ErrorKind.UNAVAILABLE),
+        ("²", ErrorKind.REJECTED),  # str.isdigit says yes, int refuses it
+        ("٤٢٩", ErrorKind.REJECTED),  # Arabic-Indic 429: int reads it, we do not
+    ],
+)
+def test_an_envelope_error_code_is_a_number_only_in_ascii_digits(
+    case: ProviderCase, code: object, kind: ErrorKind
+) -> None:
+    provider, _ = case.build()
+    error = provider.envelope_error(code, None, httpx.Response(200))  # type: ignore[arg-type]
+    assert error.kind is kind
+    assert error.provider_code == str(code)

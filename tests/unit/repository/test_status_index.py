@@ -56,7 +56,7 @@ def seed(jobs: JobRepository, statuses: list[JobStatus], tenant: str = "tenant-a
             JobStatus.SUCCEEDED: [JobStatus.QUEUED, JobStatus.ARCHIVING, JobStatus.SUCCEEDED],
         }[status]
         for step in path:
-            job = jobs.transition(job, step, provider_task_id="t-1")
+            job = jobs.transition(job, step, provider_task_id=f"t-{job.id}")
         ids.append(job.id)
     return ids
 

@@ -30,6 +30,7 @@ API_CODES = {
     "idempotency_conflict": (409, errors.IdempotencyConflictError),
     "job_terminal": (409, errors.JobTerminalError),
     "invalid_transition": (409, errors.InvalidTransitionError),
+    "task_claimed": (409, errors.TaskClaimedError),
     "payload_too_large": (413, errors.PayloadTooLargeError),
     "throttled": (429, errors.ThrottledError),
     "rate_limited": (429, errors.RateLimitedError),

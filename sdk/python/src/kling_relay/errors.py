@@ -127,6 +127,12 @@ class JobTerminalError(ConflictError):
     default_code = "job_terminal"
 
 
+class TaskClaimedError(ConflictError):
+    """409: the provider task named for the job is already held by another job; nothing was changed."""
+
+    default_code = "task_claimed"
+
+
 class InvalidTransitionError(ConflictError):
     """409: the job cannot move to the asked status from its current one."""
 
@@ -259,6 +265,7 @@ ERROR_CODES: dict[str, type[APIStatusError]] = {
         ConflictError,
         IdempotencyConflictError,
         JobTerminalError,
+        TaskClaimedError,
         InvalidTransitionError,
         PayloadTooLargeError,
         UnsupportedMediaTypeError,
