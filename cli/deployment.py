@@ -10,6 +10,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.names import STACK_NAME
 from shared import aws
+from shared.gateways.usage_plans import UsagePlans
+from shared.models.tiers import DEFAULT_TIER
 from shared.settings import env_name
 
 DEFAULT_STACK = STACK_NAME
@@ -52,3 +54,22 @@ def resolve(args: argparse.Namespace) -> Deployment:
     if not (table and signing):
         raise DeploymentNotFound(f"stack {args.stack} has no TableName/SigningSecretName outputs")
     return Deployment(table_name=table, signing_secret_name=signing)
+
+
+@dataclass(frozen=True)
+class Tiers:
+    plan_ids: dict[str, str]  # tier -> usage plan id
+    default_tier: str
+
+
+def tiers(args: argparse.Namespace) -> Tiers:
+    """The stack's tier usage plans (found by name) and its default tier (its output, else the built-in one)."""
+    try:
+        plan_ids = UsagePlans(aws.new_client("apigateway")).find_plans(args.stack)
+    except (ClientError, BotoCoreError) as exc:
+        raise DeploymentNotFound(f"cannot read the usage plans of stack {args.stack}: {exc}") from exc
+    try:
+        default = _stack_outputs(args.stack).get("DefaultTier") or DEFAULT_TIER
+    except DeploymentNotFound:
+        default = DEFAULT_TIER
+    return Tiers(plan_ids=plan_ids, default_tier=default)

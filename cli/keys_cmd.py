@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from cli import deployment
+from cli.tenant_args import add_limit_arguments, limits_from, provision_tenant
 from shared.models.common import TenantId
 from shared.repository.keys import KeyRepository
 from shared.secrets import SecretStore
@@ -40,23 +41,38 @@ def _repo(args: argparse.Namespace) -> tuple[KeyRepository, deployment.Deploymen
 def create(args: argparse.Namespace) -> int:
     repo, found = _repo(args)
     signing: SigningKeys = SecretStore("", found.signing_secret_name).signing_keys()
+    # The tenant gets its tier's usage plan key (and any caps) before it gets an API key that could be used.
+    tenant = provision_tenant(repo, args, limits_from(args))
     new = repo.create_key(args.tenant)
-    tenant = repo.get_tenant(args.tenant)
-    version = tenant.webhook_secret_version if tenant else 1
-    secret = signing.tenant_webhook_secret(args.tenant, version)
+    secret = signing.tenant_webhook_secret(args.tenant, tenant.webhook_secret_version)
     if args.json:
         print(
             json.dumps(
-                {"api_key": new.api_key, "webhook_secret": secret, "tenant": args.tenant, "key_id": new.record.key_id}
+                {
+                    "api_key": new.api_key,
+                    "webhook_secret": secret,
+                    "tenant": args.tenant,
+                    "key_id": new.record.key_id,
+                    "tier": tenant.tier,
+                    "max_active_jobs": tenant.max_active_jobs,
+                    "monthly_credits": tenant.monthly_credits,
+                }
             )
         )
     else:
         print(f"tenant:          {args.tenant}")
+        print(f"tier:            {tenant.tier}")
+        print(f"max active jobs: {_cap(tenant.max_active_jobs)}")
+        print(f"monthly credits: {_cap(tenant.monthly_credits)}")
         print(f"key id:          {new.record.key_id}")
         print(f"api key:         {new.api_key}")
         print(f"webhook secret:  {secret}")
         print("\nThe API key is shown only now; only its SHA-256 hash is stored.")
     return 0
+
+
+def _cap(value: float | None) -> str:
+    return "unlimited" if value is None else f"{value:g}"
 
 
 def list_keys(args: argparse.Namespace) -> int:
@@ -138,6 +154,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     made = keys.add_parser("create", help="create an API key for a tenant (printed once)")
     made.add_argument("--tenant", required=True, type=tenant_id)
+    add_limit_arguments(made)
     made.add_argument("--json", action="store_true")
     made.set_defaults(run=create)
     listed = keys.add_parser("list", help="list a tenant's keys")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import jobs_cmd, keys_cmd, local_cmd, maintenance_cmd, probe_cmd, providers_cmd
+from cli import jobs_cmd, keys_cmd, local_cmd, maintenance_cmd, probe_cmd, providers_cmd, tenants_cmd
 from cli.deployment import DeploymentNotFound
 from shared.errors import RelayError
 
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     providers_cmd.register(commands)
     keys_cmd.register(commands)
+    tenants_cmd.register(commands)
     jobs_cmd.register(commands)
     local_cmd.register(commands)
     probe_cmd.register(commands)

@@ -6,6 +6,7 @@ import json
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -18,6 +19,7 @@ from infra.nag import acknowledge, logical_id
 from infra.secrets import Secrets
 from infra.storage import ARCHIVE_PREFIX, Storage
 from shared.apigw import CORS_REQUEST_HEADERS
+from shared.models.tiers import usage_plan_name
 from shared.settings import env_name
 
 STAGE_NAME = "v1"
@@ -35,6 +37,9 @@ _GATEWAY_ERRORS: tuple[tuple[apigw.ResponseType, str, str | None, str], ...] = (
     (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "bad_request", None, _GATEWAY_MESSAGE),
     (apigw.ResponseType.REQUEST_TOO_LARGE, "payload_too_large", None, _GATEWAY_MESSAGE),
     (apigw.ResponseType.THROTTLED, "throttled", None, _GATEWAY_MESSAGE),
+    # The tenant's usage plan: its monthly request quota is used up, or the tenant has no usage plan key.
+    (apigw.ResponseType.QUOTA_EXCEEDED, "rate_limited", None, '"the monthly request quota of this tenant is used up"'),
+    (apigw.ResponseType.INVALID_API_KEY, "forbidden", None, '"this tenant has no usage plan"'),
     # An unknown route is reported by API Gateway as a missing token (403); it is a 404 to callers.
     (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "not_found", "404", '"no such route"'),
     (apigw.ResponseType.DEFAULT_4_XX, "bad_request", None, _GATEWAY_MESSAGE),
@@ -97,6 +102,7 @@ class Api(Construct):
             lambdas.entry_point(f) for f in (self.api_function, self.authorizer_function, self.callback_function)
         )
         self.rest_api = self._rest_api(config)
+        self.usage_plans = self._usage_plans(config)
         self._routes(config)
         self._acknowledge(config)
 
@@ -127,6 +133,10 @@ class Api(Construct):
                     enabled_providers=config.enabled_providers,
                     job_deadline_seconds=config.job_deadline_seconds,
                     job_retention_days=config.job_retention_days,
+                    tenant_tiers=json.dumps(
+                        {name: tier.model_dump(mode="json") for name, tier in config.tenant_tiers.items()}
+                    ),
+                    default_tier=config.default_tier,
                 ),
             ),
         )
@@ -226,6 +236,8 @@ class Api(Construct):
             ),
             # Every resource (and any added later) answers the console's preflight; None without a console.
             default_cors_preflight_options=self._console_cors(),
+            # The authorizer names each request's usage plan key (the tenant's), so callers send only their own.
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
         )
         # API Gateway would create the execution log group itself, without retention; own it instead.
         execution_logs = logs.LogGroup(
@@ -249,6 +261,40 @@ class Api(Construct):
         # RestApi adds its own URL output; the stack exports it once, as ApiUrl.
         api.node.try_remove_child("Endpoint")
         return api
+
+    def _usage_plans(self, config: RelayConfig) -> dict[str, apigw.UsagePlan]:
+        """One usage plan per tenant tier on the stage: its rate, burst and monthly quota apply per tenant key."""
+        stack_name = cdk.Stack.of(self).stack_name
+        plans: dict[str, apigw.UsagePlan] = {}
+        for name, tier in config.tenant_tiers.items():
+            plans[name] = self.rest_api.add_usage_plan(
+                f"Tier-{name}",
+                name=usage_plan_name(stack_name, name),
+                description=f"Tenant tier {name}: each tenant's requests, throttled and counted under its own key",
+                throttle=apigw.ThrottleSettings(rate_limit=tier.rate_limit, burst_limit=tier.burst_limit),
+                quota=apigw.QuotaSettings(limit=tier.monthly_requests, period=apigw.Period.MONTH)
+                if tier.monthly_requests is not None
+                else None,
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+            )
+        # GET /usage reports what the tenant's key used under its plan. A policy of its own: the plans name the
+        # stage, whose deployment needs the function, so the function must not wait for this grant.
+        stack = cdk.Stack.of(self)
+        iam.Policy(
+            self,
+            "UsagePlanReading",
+            roles=[grants.role_of(self.api_function)],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["apigateway:GET"],
+                    resources=[
+                        f"arn:{stack.partition}:apigateway:{stack.region}::/usageplans/{plan.usage_plan_id}/usage"
+                        for plan in plans.values()
+                    ],
+                )
+            ],
+        )
+        return plans
 
     def _routes(self, config: RelayConfig) -> None:
         api = self.rest_api
@@ -279,6 +325,8 @@ class Api(Construct):
                 app_routes,
                 authorizer=authorizer,
                 authorization_type=apigw.AuthorizationType.CUSTOM,
+                # Counted and throttled by the tenant's usage plan; a tenant without a plan key gets 403.
+                api_key_required=True,
                 request_validator=validator,
                 request_parameters={"method.request.header.Authorization": True, **params},
                 request_models=models,
@@ -292,6 +340,7 @@ class Api(Construct):
         job = jobs.add_resource("{job_id}")
         authorized(job, "GET", {"method.request.path.job_id": True})
         authorized(job.add_resource("cancel"), "POST", {"method.request.path.job_id": True})
+        authorized(api.root.add_resource("usage"), "GET", {})
 
         # Public, read-only, and useful from a browser (docs pages, capability pickers): CORS for GET, from any
         # origin unless a console is configured (then its origin only, as for every route).

@@ -7,12 +7,14 @@ error naming the key.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Protocol
 
 from aws_cdk import aws_logs as logs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
+from shared.models.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier, TierName
 from shared.settings import Settings
 
 CONTEXT_PREFIX = "relay:"
@@ -111,6 +113,15 @@ class RelayConfig(BaseModel):
     console: bool = True
     # SnapStart on the functions callers wait on (api, authorizer, callback), invoked through a `live` alias.
     snapstart: bool = False
+    # Tenant tiers, one API Gateway usage plan each: name -> {rate_limit, burst_limit, monthly_requests}
+    # (a JSON object on the command line). A tenant's tier is set by `kling-relay keys create|tenants set`.
+    tenant_tiers: dict[TierName, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS), min_length=1)
+    default_tier: TierName = DEFAULT_TIER
+
+    @field_validator("tenant_tiers", mode="before")
+    @classmethod
+    def _tiers_from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("enabled_providers")
     @classmethod
@@ -125,6 +136,14 @@ class RelayConfig(BaseModel):
         if value not in RETENTION_DAYS:
             raise ValueError(f"CloudWatch Logs accepts only {sorted(RETENTION_DAYS)}")
         return value
+
+    @model_validator(mode="after")
+    def _default_tier_exists(self) -> RelayConfig:
+        if self.default_tier not in self.tenant_tiers:
+            raise ValueError(
+                f"default_tier {self.default_tier!r} is not one of tenant_tiers {sorted(self.tenant_tiers)}"
+            )
+        return self
 
     @property
     def log_retention(self) -> logs.RetentionDays:

@@ -30,7 +30,8 @@ def allow(function: lambda_.Function, actions: Sequence[str], resources: Sequenc
 def table_items(function: lambda_.Function, table: dynamodb.ITable, name: str) -> None:
     """The table actions declared for the function `name`; its writes only to the partitions it declares."""
     access = TABLE_ACCESS[name]
-    allow(function, [f"dynamodb:{op}" for op in access.reads], [table.table_arn])
+    if access.reads:
+        allow(function, [f"dynamodb:{op}" for op in access.reads], [table.table_arn])
     if access.writes:
         function.add_to_role_policy(
             iam.PolicyStatement(

@@ -138,12 +138,13 @@ class Pipeline(Construct):
                 description="Publishes one event per job change to the events topic",
                 memory_mb=256,
                 timeout=cdk.Duration.seconds(30),
-                environment=settings_environment(topic_arn=events_topic.topic_arn),
+                environment=settings_environment(topic_arn=events_topic.topic_arn, table_name=table.table_name),
                 wildcard_reason=STREAM_WILDCARD_REASON,
             ),
         )
         # The topic uses the AWS-managed SNS key, whose key policy already lets SNS use it for this account.
         grants.allow(self.notify_function, ["sns:Publish"], [events_topic.topic_arn])
+        grants.table_items(self.notify_function, table, "notify")
         self.notify_function.add_event_source(
             sources.DynamoEventSource(
                 table,

@@ -94,6 +94,7 @@ class KlingRelayStack(cdk.Stack):
             "StateMachineArn": (self.workflow.state_machine.state_machine_arn, "Poller state machine"),
             "ProviderSecretName": (self.secrets.provider_keys.secret_name, "Secret to fill with provider API keys"),
             "SigningSecretName": (self.secrets.signing_key.secret_name, "Generated signing key secret"),
+            "DefaultTier": (self.config.default_tier, "Usage plan tier of a tenant given none"),
         }
         if self.console:
             outputs["ConsoleUrl"] = (self.console.url, "The web console (sign in with an API key)")

@@ -42,9 +42,11 @@ class TableAccess:
 TABLE_ACCESS: dict[str, TableAccess] = {
     # A job with its idempotency claim (one TransactWriteItems, checked as PutItem), the job's later writes
     # and its provider task claim; DeleteItem frees an idempotency claim whose job never reached a provider.
+    # The same transaction takes the tenant's active-job slot and reserves the job's credits (two Updates under
+    # the tenant's USAGE# partition).
     "api": TableAccess(
-        writes=("PutItem", "DeleteItem"),
-        partitions=(schema.job_pk, schema.idempotency_pk, schema.task_claim_pk),
+        writes=("PutItem", "UpdateItem", "DeleteItem"),
+        partitions=(schema.job_pk, schema.idempotency_pk, schema.task_claim_pk, schema.tenant_usage_pk),
     ),
     "authorizer": TableAccess(),
     # A callback may record the task of a job still `submitting`, claiming the task with it.
@@ -52,6 +54,10 @@ TABLE_ACCESS: dict[str, TableAccess] = {
     # The poller only asks about a task the job already holds: it never records a new one.
     "poll": TableAccess(writes=("PutItem",), partitions=(schema.job_pk,)),
     "archive": TableAccess(writes=("PutItem",), partitions=(schema.job_pk,)),
+    # Settles a finished job's admission: its marker (a Put) and the tenant's counters (Updates), one transaction.
+    "notify": TableAccess(
+        reads=(), writes=("PutItem", "UpdateItem"), partitions=(schema.settlement_pk, schema.tenant_usage_pk)
+    ),
     # Reads the tenant (its webhook secret version); writes its endpoints' circuit breaker state only.
     "deliver": TableAccess(writes=("UpdateItem", "DeleteItem"), partitions=(schema.endpoint_pk,)),
 }

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from infra.console import CONSOLE_DIR
+from infra.names import STACK_NAME
 from local.aws.apigateway import ApiGatewayAdapter
 from local.aws.cloudfront import ConsoleDistribution, policy_headers
 from local.aws.deploy import StackDeployer
@@ -28,8 +29,11 @@ from local.aws.template import REGION, Resolver, Template
 from local.environment import override_environment
 from local.provider_emulator import KIE_DOCUMENTED_LIMIT, ProviderEmulator, ProviderLimit
 from local.synth import ROOT, asset_archives, synthesize
+from shared.gateways.usage_plans import UsagePlans
 from shared.models.common import PROVIDER_NAMES, ProviderName
-from shared.repository.keys import KeyRepository
+from shared.models.tiers import DEFAULT_TIER
+from shared.repository.keys import KeyRepository, TenantLimits
+from shared.services.tenants import provision
 from shared.settings import env_name
 from shared.signing import SigningKeys
 
@@ -93,7 +97,12 @@ class LocalSystem:
         self.emulator.start()
         aliases = self._start_console(template, deployer)
         self.api = ApiGatewayAdapter(
-            template, deployer.resolve, self.functions, port=self.options.api_port, aliases=aliases
+            template,
+            deployer.resolve,
+            self.functions,
+            port=self.options.api_port,
+            aliases=aliases,
+            apigateway=lambda: self.aws.client("apigateway"),
         )
         api_url = self.api.start()
         self._configure_console(template, deployer, api_url, aliases)
@@ -267,8 +276,18 @@ class LocalSystem:
                 events.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def create_api_key(self, tenant: str) -> NewKey:
+    def create_api_key(self, tenant: str, limits: TenantLimits | None = None) -> NewKey:
+        """A key for the tenant, provisioned as `kling-relay keys create` does (its tier's usage plan key, caps)."""
         repo = KeyRepository(self.table_name, self.aws.client("dynamodb"))
+        plans = UsagePlans(self.aws.client("apigateway"))
+        provision(
+            repo,
+            plans,
+            plans.find_plans(STACK_NAME),
+            tenant,
+            limits or TenantLimits(),
+            default_tier=self.outputs.get("DefaultTier", DEFAULT_TIER),
+        )
         new = repo.create_key(tenant)
         tenant_record = repo.get_tenant(tenant)
         signing = self.aws.client("secretsmanager").get_secret_value(SecretId=self.outputs["SigningSecretName"])

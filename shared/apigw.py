@@ -23,6 +23,7 @@ from shared.errors import (
     ConfigurationError,
     ProviderUnavailableError,
     RelayError,
+    TooManyRequestsError,
     UnauthorizedError,
 )
 from shared.models.common import TenantId
@@ -128,7 +129,7 @@ def _relay(exc: RelayError) -> Response[Any]:
         logger.error("configuration problem", reason=exc.message)
         return error_response(500, exc.code, "the service is misconfigured; the operator has been alerted")
     headers = None
-    if isinstance(exc, ProviderUnavailableError) and exc.retry_after is not None:
+    if isinstance(exc, ProviderUnavailableError | TooManyRequestsError) and exc.retry_after is not None:
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 

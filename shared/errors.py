@@ -87,6 +87,25 @@ class ProviderUnavailableError(RelayError):
         self.retry_after = retry_after
 
 
+class TooManyRequestsError(RelayError):
+    """A limit of the caller's was reached; nothing was recorded. `retry_after` when a retry can succeed later."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, details: Any = None, retry_after: float | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class TooManyActiveJobsError(TooManyRequestsError):
+    code = "too_many_active_jobs"
+
+
+class BudgetExceededError(TooManyRequestsError):
+    code = "budget_exceeded"
+
+
 class CallbackRejectedError(RelayError):
     """A provider callback that failed verification; nothing was changed. `reason` is short, safe to log and count."""
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from shared.providers.base import Provider
     from shared.repository.jobs import JobRepository
     from shared.repository.keys import KeyRepository
+    from shared.repository.tenant_usage import TenantUsageRepository
     from shared.secrets import ProviderCredentials, SecretStore
     from shared.signing import SigningKeys
     from shared.urlguard import Resolver, UrlGuard
@@ -84,6 +85,13 @@ class Runtime:
 
         self.require("table_name")
         return KeyRepository(self.settings.table_name, self.client("dynamodb"))
+
+    @cached_property
+    def tenant_usage(self) -> TenantUsageRepository:
+        from shared.repository.tenant_usage import TenantUsageRepository
+
+        self.require("table_name")
+        return TenantUsageRepository(self.settings.table_name, self.client("dynamodb"))
 
     @cached_property
     def archive_store(self) -> ArchiveStore:

@@ -6,13 +6,15 @@ configuration the same way.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
+from shared.models.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier, TierName
 
 ENV_PREFIX = "KR_"
 # The deliver function's timeout leaves room for a delivery this long at most (infra/notifications.py).
@@ -99,11 +101,33 @@ class Settings(BaseSettings):
     # The one origin browsers may call the API from (the console's), or `*` for any when there is no console.
     cors_allow_origin: str = Field(default="*", pattern=r"^(\*|https?://[^/\s]+)$")
 
+    # Tenants: the usage plan tiers (JSON: name -> rate_limit, burst_limit, monthly_requests) and the tier of a
+    # tenant that names none.
+    tenant_tiers: dict[TierName, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
+    default_tier: TierName = DEFAULT_TIER
+
     @model_validator(mode="after")
     def _waits_ordered(self) -> Settings:
         if self.poll_min_wait_seconds > self.poll_max_wait_seconds:
             raise ValueError("poll_min_wait_seconds must not exceed poll_max_wait_seconds")
         return self
+
+    @field_validator("tenant_tiers", mode="before")
+    @classmethod
+    def _tiers_from_json(cls, value: object) -> object:
+        """A JSON object given as text (settings built from an environment mapping rather than read from it)."""
+        return json.loads(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _default_tier_exists(self) -> Settings:
+        if self.default_tier not in self.tenant_tiers:
+            raise ValueError(f"default_tier {self.default_tier!r} is not one of tenant_tiers")
+        return self
+
+    def tier(self, name: str | None) -> tuple[str, Tier]:
+        """A tenant's tier by name (the default for None); a name no longer configured falls back to the default."""
+        chosen = name if name in self.tenant_tiers else self.default_tier
+        return chosen, self.tenant_tiers[chosen]
 
     def endpoint(self, provider: ProviderName) -> ProviderEndpoint:
         base_url: str = getattr(self, f"{provider}_base_url")

@@ -1,4 +1,4 @@
-"""The app-facing HTTP API: submit, read, list and cancel jobs; providers; the OpenAPI document."""
+"""The app-facing HTTP API: submit, read, list and cancel jobs; usage; providers; the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from shared.apigw import ErrorBody, RestResolver, SettingsCors, base_url, json_b
 from shared.models.common import JOB_ID_PATTERN, JobStatus, ProviderName
 from shared.models.job import JobPage, JobView
 from shared.models.request import JobRequest
+from shared.models.usage import UsageView
 from shared.observability import logger, metrics, tracer
 from shared.runtime import get_runtime
 from shared.services.cancel import cancel_job
 from shared.services.catalog import ProviderCatalog, provider_catalog
 from shared.services.submit import submit_job
+from shared.services.usage import usage_of
 from shared.services.views import job_view, page_view
 
 API_TITLE = "Kling Relay"
@@ -32,7 +34,11 @@ ERRORS: dict[int, OpenAPIResponse] = {
         404: "No such job (or not yours)",
         409: "Idempotency-Key reused with another body, or the job already finished",
         415: "The body is not JSON",
-        429: "Too many requests: the route's throttle, or the web application firewall's limit per address",
+        429: (
+            "Too many requests: the tenant's rate or monthly quota (rate_limited), active jobs"
+            " (too_many_active_jobs) or monthly credits (budget_exceeded), the route's throttle,"
+            " or the web application firewall's limit per address"
+        ),
         422: "A field is invalid or no provider can honour it",
         502: "The provider rejected the job",
         503: "No provider can take the job now",
@@ -45,6 +51,12 @@ ACCEPTED: dict[int, OpenAPIResponse] = {
 # their errors name their 200 too.
 ONE_JOB: dict[int, OpenAPIResponse] = {
     200: OpenAPIResponse(description="The job", content={"application/json": {"model": JobView}})
+}
+USAGE: dict[int, OpenAPIResponse] = {
+    200: OpenAPIResponse(
+        description="The caller's limits and what it used this month",
+        content={"application/json": {"model": UsageView}},
+    )
 }
 A_PAGE: dict[int, OpenAPIResponse] = {
     200: OpenAPIResponse(description="A page of jobs, newest first", content={"application/json": {"model": JobPage}})
@@ -121,6 +133,11 @@ def cancel(job_id: JobIdPath) -> JobView:
     rt = get_runtime()
     logger.append_keys(job_id=job_id)
     return job_view(rt, cancel_job(rt, tenant_of(app.current_event), job_id))
+
+
+@app.get("/usage", responses={**USAGE, **ERRORS}, tags=["usage"])
+def usage() -> UsageView:
+    return usage_of(get_runtime(), tenant_of(app.current_event))
 
 
 @app.get("/providers", tags=["providers"])

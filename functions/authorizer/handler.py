@@ -38,6 +38,8 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
         api_id=arn.api_id,
         stage=arn.stage,
         context={"tenant_id": identity.tenant_id, "key_id": identity.key_id},
+        # Without it API Gateway answers 403: a tenant not provisioned with a usage plan key is not served.
+        usage_identifier_key=identity.usage_key,
     )
     # Results are cached per key for every route, so the policy must cover every route.
     policy.allow_all_routes()

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.models.common import JobStatus
 from shared.observability import logger, metrics, tracer
 from shared.runtime import get_runtime
+from shared.services.admission import settle_finished
 from shared.services.notify import event_for_change, publish
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -26,6 +27,7 @@ OUTCOME_METRICS = {
 
 def notify_record(record: DynamoDBRecord) -> None:
     change = record.raw_event.get("dynamodb", {})
+    settle_finished(get_runtime(), change.get("NewImage", {}))
     found = event_for_change(change.get("NewImage", {}), change.get("OldImage"))
     if found is None:
         return

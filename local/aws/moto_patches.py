@@ -25,11 +25,13 @@ import copy
 import functools
 import importlib
 import inspect
+import json
 import re
 import threading
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "batch_write_item")
@@ -173,6 +175,39 @@ def lambda_invocations_served_by(invoke: LambdaInvoke) -> Iterator[None]:
 _SERVICE_MODULES = {"lambda": "awslambda", "dynamodb": "dynamodb", "stepfunctions": "stepfunctions"}
 
 
+UsageSource = Callable[[str, "str | None", date, date], dict[str, list[list[int]]]]
+USAGE_PATH = "{0}/usageplans/(?P<usage_plan_id>[^/]+)/usage$"
+_usage_source: list[UsageSource] = []
+
+
+def serve_usage_plan_usage() -> None:
+    """Give moto's API Gateway the `GetUsage` route it lacks, answered by `set_usage_source`'s counts (the local
+    API Gateway adapter's); before one is set, every key used nothing. Idempotent; before the server starts."""
+    from moto.apigateway import urls
+
+    urls.url_paths.setdefault(USAGE_PATH, _get_usage)
+
+
+def set_usage_source(source: UsageSource | None) -> None:
+    _usage_source[:] = [source] if source is not None else []
+
+
+def _get_usage(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(full_url)
+    plan_id = parts.path.rstrip("/").split("/")[-2]
+    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    try:
+        start, end = date.fromisoformat(query["startDate"]), date.fromisoformat(query["endDate"])
+    except (KeyError, ValueError):
+        body = {"message": "startDate and endDate (YYYY-MM-DD) are required", "__type": "BadRequestException"}
+        return 400, {"x-amzn-ErrorType": "BadRequestException"}, json.dumps(body)
+    items = _usage_source[0](plan_id, query.get("keyId"), start, end) if _usage_source else {}
+    answer = {"usagePlanId": plan_id, "startDate": start.isoformat(), "endDate": end.isoformat(), "values": items}
+    return 200, {"Content-Type": "application/json"}, json.dumps(answer)
+
+
 def cloudformation_supported_types(types: set[str]) -> set[str]:
     """The resource types moto's CloudFormation can create (each service's models imported first)."""
     from moto.cloudformation.parsing import NULL_MODELS, get_model_map
@@ -229,6 +264,7 @@ def missing_internals() -> list[str]:
             found.append(
                 f"moto.awslambda_simple.models.LambdaSimpleBackend.invoke{_INVOKE_PARAMETERS} (has {parameters})"
             )
+    need("moto.apigateway.urls", "url_paths")
     need("moto.cloudformation.parsing", "NULL_MODELS", "get_model_map")
     need("moto.server", "ThreadedMotoServer")
     return found

@@ -16,7 +16,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
-from local.aws.moto_patches import atomic_dynamodb_writes
+from local.aws.moto_patches import atomic_dynamodb_writes, serve_usage_plan_usage
 from local.aws.template import REGION
 from local.environment import override_environment
 
@@ -50,6 +50,7 @@ class AwsEmulator:
         from moto.server import ThreadedMotoServer
 
         atomic_dynamodb_writes()
+        serve_usage_plan_usage()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = self.port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"

@@ -115,6 +115,9 @@ class JobRecord(BaseModel):
     error: JobError | None = None
     attempts: tuple[Attempt, ...] = ()
     cost: Cost | None = None
+    # Credits taken from the tenant's monthly budget when the job was admitted; None for jobs admitted before
+    # tenants had budgets (nothing of theirs is settled).
+    reserved_credits: float | None = Field(default=None, ge=0)
     completed_by: CompletionSource | None = None  # how the provider's outcome reached us
     provider_estimate_seconds: int | None = None
     provider_unrecognized: UnrecognizedAnswer | None = None

@@ -29,6 +29,11 @@ def _number(text: str) -> Decimal:
     return value
 
 
+def number(value: float) -> str:
+    """A number as DynamoDB's `N` string (floats as their shortest decimal form)."""
+    return str(_number(repr(float(value)))) if isinstance(value, float) else str(int(value))
+
+
 def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
     """Plain JSON-able values (floats as Decimal) to DynamoDB's typed attribute map."""
     return {key: _serializer.serialize(value) for key, value in values.items()}

@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -34,6 +34,7 @@ from shared.models.common import JOB_ID, JobStatus, ProviderName, utcnow
 from shared.models.job import JobRecord
 from shared.repository import schema
 from shared.repository.codec import error_code, from_attributes, model_to_attributes, to_attributes
+from shared.repository.tenant_usage import Admission, admission_updates
 
 MAX_PAGE = 100
 
@@ -61,6 +62,14 @@ class CreateResult:
 class Page:
     items: list[JobRecord]
     next_cursor: str | None
+
+
+class AdmissionRefused(Exception):
+    """Creating the job would exceed one of its tenant's limits (`max_active_jobs` or `monthly_credits`)."""
+
+    def __init__(self, limit: str) -> None:
+        super().__init__(f"the tenant's {limit} limit is reached")
+        self.limit = limit
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -127,11 +136,15 @@ class JobRepository:
 
     # -- create --------------------------------------------------------------------------------
 
-    def create(self, job: JobRecord, claim: IdempotencyClaim | None = None) -> CreateResult:
-        """Store a new job; with a claim, atomically with its idempotency record.
+    def create(
+        self, job: JobRecord, claim: IdempotencyClaim | None = None, admission: Admission | None = None
+    ) -> CreateResult:
+        """Store a new job; with a claim, atomically with its idempotency record; with an admission, atomically
+        with taking its tenant's active slot and reserving its credits.
 
         A claim already held for the same request returns the job it created; for another
-        request it is an `IdempotencyConflictError`.
+        request it is an `IdempotencyConflictError`. A limit the admission would exceed is an
+        `AdmissionRefused` naming it, and nothing is written.
         """
         put_job = {
             "TableName": self.table_name,
@@ -139,12 +152,41 @@ class JobRepository:
             "ConditionExpression": "attribute_not_exists(#pk)",
             "ExpressionAttributeNames": {"#pk": schema.PK},
         }
-        if claim is None:
+        if claim is None and admission is None:
             self.client.put_item(**put_job)
             return CreateResult(job=job, created=True)
 
         now = utcnow()
-        put_claim = {
+        items: list[dict[str, Any]] = [{"Put": put_job}]
+        if claim is not None:
+            items.append({"Put": self._claim_item(claim, job.id, now)})
+        if admission is not None:
+            take_slot, reserve = admission_updates(self.table_name, admission, now)
+            items += [{"Update": take_slot}, {"Update": reserve}]
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            failed = [
+                index
+                for index, reason in enumerate(exc.response.get("CancellationReasons") or [])
+                if reason.get("Code") == "ConditionalCheckFailed"
+            ]
+            # A replayed request is answered with its job even when the tenant is at a limit now.
+            if claim is not None and (1 in failed or not failed):
+                return self._resolve_claim(claim)
+            if admission is not None:
+                first_counter = len(items) - 2
+                if first_counter in failed:
+                    raise AdmissionRefused("max_active_jobs") from exc
+                if first_counter + 1 in failed:
+                    raise AdmissionRefused("monthly_credits") from exc
+            raise StaleVersionError("the job could not be recorded; retry the request") from exc
+        return CreateResult(job=job, created=True)
+
+    def _claim_item(self, claim: IdempotencyClaim, job_id: str, now: datetime) -> dict[str, Any]:
+        return {
             "TableName": self.table_name,
             "Item": to_attributes(
                 {
@@ -152,7 +194,7 @@ class JobRepository:
                     schema.SK: schema.IDEMPOTENCY_SK,
                     schema.ENTITY: "idempotency",
                     "fingerprint": claim.fingerprint,
-                    "job_id": job.id,
+                    "job_id": job_id,
                     "created_at": now.isoformat(),
                     schema.TTL_ATTRIBUTE: int(now.timestamp()) + self.idempotency_ttl_seconds,
                 }
@@ -161,13 +203,6 @@ class JobRepository:
             "ExpressionAttributeNames": {"#pk": schema.PK, "#ttl": schema.TTL_ATTRIBUTE},
             "ExpressionAttributeValues": {":now": {"N": str(int(now.timestamp()))}},
         }
-        try:
-            self.client.transact_write_items(TransactItems=[{"Put": put_job}, {"Put": put_claim}])
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            return self._resolve_claim(claim)
-        return CreateResult(job=job, created=True)
 
     def _resolve_claim(self, claim: IdempotencyClaim) -> CreateResult:
         answer = self.client.get_item(

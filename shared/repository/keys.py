@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared import aws
 from shared.errors import NotFoundError
 from shared.models.common import Timestamp, utcnow
 from shared.repository import schema
-from shared.repository.codec import error_code, from_attributes, model_to_attributes, to_attributes
+from shared.repository.codec import error_code, from_attributes, model_to_attributes, number, to_attributes
 
 KEY_PREFIX = "kr_"
 # `kr_` + `secrets.token_urlsafe(32)`; matched whole (see shared.models.common on `$` and fullmatch).
@@ -38,9 +38,31 @@ class ApiKeyRecord(BaseModel):
 
 
 class TenantRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
     tenant_id: str
     webhook_secret_version: int = 1
     created_at: Timestamp
+    # The API Gateway usage plan tier its requests are throttled and counted under (None: the default tier).
+    tier: str | None = None
+    # Admission caps; None is unlimited.
+    max_active_jobs: int | None = Field(default=None, ge=0)
+    monthly_credits: float | None = Field(default=None, ge=0)
+    # The API Gateway API key the authorizer names as the usage identifier (its id and value) and the usage plan
+    # it is in. The value authenticates nothing (callers never send it); it says which plan counts the request.
+    usage_key_id: str | None = None
+    usage_key: str | None = None
+    usage_plan_id: str | None = None
+
+
+class TenantLimits(BaseModel):
+    """What an operator sets on a tenant; a field left None is left as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tier: str | None = None
+    max_active_jobs: int | None = Field(default=None, ge=0)
+    monthly_credits: float | None = Field(default=None, ge=0)
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,68 @@ class KeyRepository:
                 ExpressionAttributeValues={":one": {"N": "1"}},
                 ReturnValues="ALL_NEW",
             )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise NotFoundError(f"no tenant {tenant_id}") from exc
+            raise
+        return TenantRecord.model_validate(from_attributes(answer["Attributes"]))
+
+    def set_limits(self, tenant_id: str, limits: TenantLimits, *, unlimited: tuple[str, ...] = ()) -> TenantRecord:
+        """Set the fields given (and remove the caps named in `unlimited`) on an existing tenant."""
+        names: dict[str, str] = {"#pk": schema.PK}
+        values: dict[str, Any] = {}
+        sets: list[str] = []
+        for field, value in limits.model_dump(exclude_none=True).items():
+            names[f"#{field}"] = field
+            values[f":{field}"] = {"S": value} if isinstance(value, str) else {"N": number(value)}
+            sets.append(f"#{field} = :{field}")
+        removes = []
+        for field in unlimited:
+            if field not in ("max_active_jobs", "monthly_credits"):
+                raise ValueError(f"{field} is not a cap")
+            names[f"#{field}"] = field
+            removes.append(f"#{field}")
+        expression = (f"SET {', '.join(sets)} " if sets else "") + (f"REMOVE {', '.join(removes)}" if removes else "")
+        if not expression:
+            tenant = self.get_tenant(tenant_id)
+            if tenant is None:
+                raise NotFoundError(f"no tenant {tenant_id}")
+            return tenant
+        return self._update_tenant(tenant_id, expression.strip(), names, values)
+
+    def set_usage_key(self, tenant_id: str, key_id: str, key_value: str, usage_plan_id: str) -> TenantRecord:
+        return self._update_tenant(
+            tenant_id,
+            "SET usage_key_id = :id, usage_key = :value, usage_plan_id = :plan",
+            {"#pk": schema.PK},
+            {":id": {"S": key_id}, ":value": {"S": key_value}, ":plan": {"S": usage_plan_id}},
+        )
+
+    def usage_identifier(self, tenant_id: str) -> str | None:
+        """The tenant's usage plan API key value (what the authorizer returns), read alone."""
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key=to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK}),
+            ProjectionExpression="usage_key",
+        )
+        value = answer.get("Item", {}).get("usage_key", {}).get("S")
+        return str(value) if value else None
+
+    def _update_tenant(
+        self, tenant_id: str, expression: str, names: dict[str, str], values: dict[str, Any]
+    ) -> TenantRecord:
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": to_attributes({schema.PK: schema.tenant_pk(tenant_id), schema.SK: schema.TENANT_SK}),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(#pk)",
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            update["ExpressionAttributeValues"] = values
+        try:
+            answer = self.client.update_item(**update)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise NotFoundError(f"no tenant {tenant_id}") from exc

@@ -21,6 +21,10 @@ TENANT_SK = "TENANT"
 IDEMPOTENCY_SK = "IDEM"
 ENDPOINT_SK = "ENDPOINT"
 TASK_CLAIM_SK = "TASK"
+# A tenant's admission counters, beside (not in) the tenant's own partition, which only the operator writes.
+ACTIVE_SK = "ACTIVE"
+# A finished job's admission was settled (active slot and reserved credits released): written once.
+SETTLED_SK = "SETTLED"
 
 
 def job_pk(job_id: str) -> str:
@@ -45,6 +49,21 @@ def apikey_pk(key_sha256: str) -> str:
 
 def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
+
+
+def tenant_usage_pk(tenant_id: str) -> str:
+    """A tenant's admission counters: its active jobs (`ACTIVE`) and its credits per month (`tenant_month_sk`)."""
+    return f"USAGE#{tenant_id}"
+
+
+def tenant_month_sk(month: str) -> str:
+    """A tenant's credits in one month (`YYYY-MM`, UTC)."""
+    return f"MONTH#{month}"
+
+
+def settlement_pk(job_id: str) -> str:
+    """The marker that a finished job's admission was settled."""
+    return f"SETTLED#{job_id}"
 
 
 def idempotency_pk(tenant_id: str, key_sha256: str) -> str:

@@ -14,6 +14,9 @@ BEARER = "bearer "
 class Identity:
     tenant_id: str
     key_id: str
+    # The tenant's usage plan API key: API Gateway throttles and counts the request under it, and refuses a
+    # request without one (every app route requires it).
+    usage_key: str | None = None
 
 
 def authenticate(rt: Runtime, authorization: str | None) -> Identity | None:
@@ -29,4 +32,6 @@ def authenticate(rt: Runtime, authorization: str | None) -> Identity | None:
     if not record.active:
         logger.info("revoked api key", key_id=record.key_id)
         return None
-    return Identity(tenant_id=record.tenant_id, key_id=record.key_id)
+    return Identity(
+        tenant_id=record.tenant_id, key_id=record.key_id, usage_key=rt.keys.usage_identifier(record.tenant_id)
+    )

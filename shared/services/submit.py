@@ -27,6 +27,7 @@ from shared.repository.codec import error_code
 from shared.repository.jobs import IdempotencyClaim
 from shared.runtime import Runtime
 from shared.secrets import ProviderCredentials
+from shared.services.admission import create_admitted
 from shared.services.motion import measure_reference
 from shared.services.routing import candidates
 from shared.services.transitions import Change, Decision, settle
@@ -103,6 +104,7 @@ def submit_job(
     first = rt.provider(order[0], credentials)
 
     now = rt.clock()
+    cost = first.estimate_cost(request)
     job = JobRecord(
         id=new_job_id(),
         tenant_id=tenant_id,
@@ -110,13 +112,14 @@ def submit_job(
         version=0,
         provider=order[0],
         request=request,
-        cost=first.estimate_cost(request),
+        cost=cost,
+        reserved_credits=cost.amount if cost is not None else 0.0,
         created_at=now,
         updated_at=now,
         deadline_at=now + timedelta(seconds=rt.settings.job_deadline_seconds),
     )
     claim = IdempotencyClaim(tenant_id, idempotency_key, request.fingerprint()) if idempotency_key else None
-    created = rt.jobs.create(job, claim)
+    created = create_admitted(rt, job, claim)
     if not created.created:
         return SubmitOutcome(created.job, created=False)
 

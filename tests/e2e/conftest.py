@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from local.system import LocalOptions, LocalSystem, NewKey
+from shared.repository.keys import TenantLimits
 from tests.support.api_client import TERMINAL, RelayClient
 
 
@@ -86,7 +87,8 @@ class E2E:
 @pytest.fixture(scope="module")
 def e2e() -> Iterator[E2E]:
     with LocalSystem(LocalOptions(job_seconds=2.0)) as stack:
-        key = stack.create_api_key("e2e")
+        # The highest default tier: tests poll many jobs at once, as a busy app would.
+        key = stack.create_api_key("e2e", TenantLimits(tier="pro"))
         events = EventLog(stack)
         events.subscribe()
         yield E2E(stack=stack, key=key, api=RelayClient(stack.base_url, key.api_key), events=events)

@@ -18,7 +18,6 @@ from kling_relay import (
     NotFoundError,
     UnsupportedRequestError,
     Usage,
-    UsageNotAvailableError,
     webhooks,
 )
 
@@ -101,11 +100,15 @@ def test_providers_and_usage_as_this_deployment_serves_them(system: E2E) -> None
         assert {p.name for p in providers} == {"vidgo", "kie", "aimlapi", "pixwith", "apimart"}
         assert all(p.capabilities.provider == p.name for p in providers)
         document = httpx.get(f"{system.stack.base_url}/openapi.json", timeout=10).json()
-        if "/usage" in document["paths"]:
-            assert isinstance(relay.usage(), Usage)
-        else:
-            with pytest.raises(UsageNotAvailableError):
-                relay.usage()
+        assert "/usage" in document["paths"]
+        usage = relay.usage()
+        assert isinstance(usage, Usage)
+        assert usage.limits is not None
+        assert usage.limits["tier"] == "pro"
+        assert isinstance(usage.active_jobs, int)
+        assert usage.model_extra is not None
+        assert usage.model_extra["tenant_id"] == system.key.tenant
+        assert usage.model_extra["requests"]["used"] >= 1  # this very request, counted by the usage plan
 
 
 def test_webhook_deliveries_verify_into_typed_events(system: E2E) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,7 +35,13 @@ def post(
 @pytest.fixture
 def kie() -> Iterator[respx.Route]:
     with respx.mock(assert_all_called=False) as router:
-        yield router.post(KIE_SUBMIT).mock(return_value=KIE_ACCEPTED)
+        # Kie names each task once: a second job given the same task id would be refused as a claimed task.
+        numbers = itertools.count(1)
+        yield router.post(KIE_SUBMIT).mock(
+            side_effect=lambda _: httpx.Response(
+                200, json={"code": 200, "msg": "success", "data": {"taskId": f"kie-task-{next(numbers)}"}}
+            )
+        )
 
 
 @pytest.fixture

@@ -466,9 +466,10 @@ def test_openapi_document_is_valid_openapi_31_with_every_route_and_the_job_schem
         "/jobs/{job_id}": {"get"},
         "/jobs/{job_id}/cancel": {"post"},
         "/providers": {"get"},
+        "/usage": {"get"},
     }
     schemas = document["components"]["schemas"]
-    assert {"JobRequest", "JobView", "ErrorBody"} <= set(schemas)
+    assert {"JobRequest", "JobView", "ErrorBody", "UsageView"} <= set(schemas)
     assert {"prompt", "provider", "first_frame_url", "last_frame_url", "webhook_url"} <= set(
         schemas["JobRequest"]["properties"]
     )

@@ -82,6 +82,17 @@ def test_a_valid_key_gets_an_allow_policy_for_every_route_naming_the_tenant(
     }
 
 
+def test_a_provisioned_tenant_is_named_to_its_usage_plan_by_its_usage_key(
+    dynamo: RecordingClient, keys: KeyRepository, key: NewKey
+) -> None:
+    keys.set_usage_key("tenant-a", "k-1", "usage-key-value-of-tenant-a", "plan-1")
+
+    policy = authorize({"Authorization": f"Bearer {key.api_key}"})
+
+    assert policy["usageIdentifierKey"] == "usage-key-value-of-tenant-a"
+    assert policy["principalId"] == "tenant-a"
+
+
 def test_the_policy_covers_every_route_whichever_route_asked(dynamo: RecordingClient, key: NewKey) -> None:
     # API Gateway caches the answer per key and reuses it for other routes.
     asked = "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/GET/jobs/job_01m7ya4387v8ddd0fnnwa521gc"
@@ -101,8 +112,10 @@ def test_the_key_is_looked_up_by_its_hash_only(cloud: Cloud, dynamo: RecordingCl
     authorize({"Authorization": f"Bearer {key.api_key}"})
 
     digest = hashlib.sha256(key.api_key.encode()).hexdigest()
-    assert [name for name, _ in dynamo.calls] == ["get_item"]
+    # The key by its hash, then its tenant's usage plan key.
+    assert [name for name, _ in dynamo.calls] == ["get_item", "get_item"]
     assert dynamo.calls[0][1]["Key"] == {"pk": {"S": f"APIKEY#{digest}"}, "sk": {"S": "APIKEY"}}
+    assert dynamo.calls[1][1]["Key"] == {"pk": {"S": "TENANT#tenant-a"}, "sk": {"S": "TENANT"}}
     assert key.api_key not in repr(dynamo.calls)
     # Nor is the key itself anywhere in the table.
     assert key.api_key not in json.dumps(cloud.clients["dynamodb"].scan(TableName=TABLE)["Items"])

@@ -64,6 +64,7 @@ def test_routes_functions_and_authorization(synth: Synth) -> None:
         ("GET", "/jobs"): (api, *guarded),
         ("GET", "/jobs/{job_id}"): (api, *guarded),
         ("POST", "/jobs/{job_id}/cancel"): (api, *guarded),
+        ("GET", "/usage"): (api, *guarded),
         ("GET", "/providers"): (api, "NONE", None),
         ("GET", "/openapi.json"): (api, "NONE", None),
         ("POST", "/callbacks/{provider}/{job_id}"): (callback, "NONE", None),

@@ -147,8 +147,10 @@ def test_outputs(synth: Synth) -> None:
         "StateMachineArn",
         "ProviderSecretName",
         "SigningSecretName",
+        "DefaultTier",
         "ConsoleUrl",
     }
+    assert outputs["DefaultTier"]["Value"] == "standard"
     assert outputs["TopicArn"]["Value"] == {"Ref": synth.logical_id(stack.notifications.events_topic)}
     assert outputs["BucketName"]["Value"] == {"Ref": synth.logical_id(stack.storage.bucket)}
     assert outputs["TableName"]["Value"] == {"Ref": synth.logical_id(stack.storage.table)}

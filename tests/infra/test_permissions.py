@@ -46,6 +46,10 @@ def refs(synth: Synth) -> dict[str, str]:
         "deliveries": synth.ref(stack.notifications.deliveries, "Arn"),
         "archive_dlq": synth.ref(stack.pipeline.archive_failures, "Arn"),
         "notify_dlq": synth.ref(stack.pipeline.notify_failures, "Arn"),
+        **{
+            f"usage_{tier}": f"arn:<AWS::Partition>:apigateway:<AWS::Region>::/usageplans/{synth.ref(plan)}/usage"
+            for tier, plan in stack.api.usage_plans.items()
+        },
     }
 
 
@@ -58,7 +62,7 @@ def own_logs(synth: Synth, function: str) -> dict[str, set[str]]:
 def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]:
     return {
         "api": {
-            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
             refs["index"]: {"dynamodb:Query"},
             refs["status_index"]: {"dynamodb:Query"},
             refs["machine"]: {"states:StartExecution"},
@@ -66,6 +70,8 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
             refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
             refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
             refs["objects"]: {"s3:GetObject"},
+            # GET /usage: what a tenant's key used under its tier's usage plan.
+            **{ref: {"apigateway:GET"} for name, ref in refs.items() if name.startswith("usage_")},
         },
         "authorizer": {refs["table"]: {"dynamodb:GetItem"}},
         "callback": {
@@ -94,6 +100,7 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
         },
         "notify": {
             refs["topic"]: {"sns:Publish"},
+            refs["table"]: {"dynamodb:PutItem", "dynamodb:UpdateItem"},
             refs["stream"]: STREAM_READ,
             "*": XRAY | {"dynamodb:ListStreams"},
             refs["notify_dlq"]: DLQ_SEND,
@@ -178,7 +185,8 @@ TABLE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Dele
 # What each function's code writes, by partition prefix (the partitions behind them are in `test_every_partition_
 # the_repository_writes_is_declared` below).
 WRITES = {
-    "api": ["IDEM#*", "JOB#*", "TASK#*"],
+    "api": ["IDEM#*", "JOB#*", "TASK#*", "USAGE#*"],
+    "notify": ["SETTLED#*", "USAGE#*"],
     "callback": ["JOB#*", "TASK#*"],
     "poll": ["JOB#*"],
     "archive": ["JOB#*"],
@@ -268,6 +276,15 @@ def test_every_partition_the_repository_writes_is_declared() -> None:
     granted = {partition_prefix(b) for access in TABLE_ACCESS.values() for b in access.partitions}
     operator = {partition_prefix(b) for b in OPERATOR_PARTITIONS}
 
-    assert used >= {"job_pk", "idempotency_pk", "task_claim_pk", "endpoint_pk", "apikey_pk", "tenant_pk"}
+    assert used >= {
+        "job_pk",
+        "idempotency_pk",
+        "task_claim_pk",
+        "endpoint_pk",
+        "apikey_pk",
+        "tenant_pk",
+        "tenant_usage_pk",
+        "settlement_pk",
+    }
     assert used_prefixes == granted | operator
     assert not granted & operator, "a partition the operator alone writes is granted to a function"

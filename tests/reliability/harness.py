@@ -31,6 +31,7 @@ from shared.providers.kie_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, s
 from shared.repository import schema
 from shared.repository.codec import to_attributes
 from shared.repository.jobs import JobRepository
+from shared.repository.keys import TenantLimits
 from shared.runtime import Runtime
 from tests.reliability.invariants import Expect, Findings, check_jobs
 from tests.support.api_client import ApiError, RelayClient
@@ -38,6 +39,9 @@ from tests.support.api_client import ApiError, RelayClient
 # Short jobs; callbacks land before the first poll of a callback provider (as the 90 s wait does in
 # production), and emulator callback retries (1, 2, 4 s) shrink tenfold so forged ones end quickly.
 DEFAULT_OPTIONS = LocalOptions(job_seconds=2.0, callback_first_wait_seconds=5)
+# Load scenarios poll many jobs from one key: the highest default tier (100 requests/s) keeps the usage plan out of
+# their way; the stage throttle still applies.
+RIG_TIER = "pro"
 CALLBACK_BACKOFF_SCALE = 0.1
 JOB_TIMEOUT_SECONDS = 60.0
 IDLE_TIMEOUT_SECONDS = 20.0
@@ -141,9 +145,9 @@ class Rig:
     def client(self, key: NewKey | None = None) -> RelayClient:
         return RelayClient(self.base_url, (key or self.key).api_key)
 
-    def tenant(self, name: str) -> NewKey:
-        """A new API key for `name` (the tenant is created on first use)."""
-        return self.stack.create_api_key(name)
+    def tenant(self, name: str, limits: TenantLimits | None = None) -> NewKey:
+        """A new API key for `name` (the tenant is created on first use; the `pro` tier unless `limits` say)."""
+        return self.stack.create_api_key(name, limits or TenantLimits(tier=RIG_TIER))
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -357,7 +361,7 @@ class Rig:
 def open_rig(options: LocalOptions = DEFAULT_OPTIONS, tenant: str = "reliability") -> Iterator[Rig]:
     """A started local stack with a tenant key and an event subscription; stopped on exit."""
     with LocalSystem(options) as stack:
-        key = stack.create_api_key(tenant)
+        key = stack.create_api_key(tenant, TenantLimits(tier=RIG_TIER))
         events = EventLog(stack)
         events.subscribe()
         rig = Rig(

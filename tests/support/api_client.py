@@ -66,6 +66,10 @@ class RelayClient:
         job: dict[str, Any] = self._call("POST", f"/jobs/{job_id}/cancel")
         return job
 
+    def usage(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("GET", "/usage")
+        return answer
+
     def providers(self) -> dict[str, Any]:
         catalog: dict[str, Any] = self._call("GET", "/providers")
         return catalog

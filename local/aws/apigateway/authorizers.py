@@ -40,6 +40,8 @@ class AuthorizerOutput(BaseModel):
     principal_id: StrictStr = Field(alias="principalId")
     policy_document: PolicyDocument = Field(alias="policyDocument")
     context: dict[str, ContextValue] | None = None
+    # With the API's apiKeySource AUTHORIZER: the API key whose usage plan throttles and counts the request.
+    usage_identifier_key: StrictStr | None = Field(default=None, alias="usageIdentifierKey")
 
     def request_context(self) -> dict[str, str]:
         """`context` values reach a REST API's function as strings, with `principalId` added."""
@@ -100,6 +102,7 @@ class Authorizers:
             raise GatewayError("ACCESS_DENIED", message)
         exchange.authorizer_status = 200
         exchange.authorizer = {**output.request_context(), "integrationLatency": exchange.authorizer_latency_ms}
+        exchange.usage_identifier_key = output.usage_identifier_key
 
     def _output(self, authorizer: Authorizer, exchange: Exchange) -> AuthorizerOutput:
         identity = []

@@ -105,6 +105,7 @@ class Method:
     validate_body: bool
     models: dict[str, dict[str, Any]]  # content type -> JSON Schema (draft 4)
     integration: Integration
+    api_key_required: bool = False
 
 
 @dataclass
@@ -144,6 +145,23 @@ class Permission:
 
 
 @dataclass(frozen=True)
+class Quota:
+    limit: int
+    period: str  # DAY, WEEK or MONTH
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class UsagePlanSpec:
+    """A usage plan on this API's stage: its name, and the throttle and quota it applies to each of its keys."""
+
+    logical_id: str
+    name: str
+    throttle: Throttle | None
+    quota: Quota | None
+
+
+@dataclass(frozen=True)
 class ApiDefinition:
     logical_id: str
     api_id: str
@@ -157,6 +175,8 @@ class ApiDefinition:
     permissions: tuple[Permission, ...]
     default_throttle: Throttle | None = None  # every method's own bucket, from the stage's `/*` `*` settings
     method_throttles: dict[MethodKey, Throttle] = field(default_factory=dict)
+    api_key_source: str = "HEADER"  # where a method requiring an API key finds it: x-api-key, or the authorizer
+    usage_plans: tuple[UsagePlanSpec, ...] = ()
 
     def may_invoke(self, function_arn: str, source_arn: str) -> bool:
         """Whether a Lambda permission of the template lets API Gateway invoke the function from `source_arn`."""
@@ -337,8 +357,6 @@ class _Loader:
 
     def method(self, name: str, props: dict[str, Any], node: ResourceNode) -> Method:
         what = f"method {name} ({props.get('HttpMethod')} {node.path})"
-        if as_bool(props.get("ApiKeyRequired", False)):
-            raise ApiDefinitionError(f"{what}: API keys and usage plans are not emulated")
         authorization = str(props.get("AuthorizationType", "NONE"))
         authorizer = None
         if authorization == "CUSTOM":
@@ -374,6 +392,7 @@ class _Loader:
                 for content_type, model in (props.get("RequestModels") or {}).items()
             },
             integration=self.integration(props.get("Integration"), what),
+            api_key_required=as_bool(props.get("ApiKeyRequired", False)),
         )
 
     def model(self, value: Any, what: str) -> dict[str, Any]:
@@ -544,6 +563,37 @@ class _Loader:
             )
         return default, filled
 
+    def usage_plans(self) -> tuple[UsagePlanSpec, ...]:
+        """The template's usage plans naming this API's stage (plans are not `RestApiId` resources)."""
+        found = []
+        for name, resource in self.template.of_type("AWS::ApiGateway::UsagePlan").items():
+            props = resource.get("Properties", {})
+            stages = [
+                stage
+                for stage in props.get("ApiStages") or []
+                if _ref(stage.get("ApiId")) == self.api
+                and self.resolve(stage.get("Stage"), f"usage plan {name}") == self.stage_name
+            ]
+            if not stages:
+                continue
+            if any(stage.get("Throttle") for stage in stages):
+                raise ApiDefinitionError(f"usage plan {name}: per-method throttles are not emulated")
+            throttle = props.get("Throttle")
+            quota = props.get("Quota")
+            found.append(
+                UsagePlanSpec(
+                    logical_id=name,
+                    name=str(self.resolve(props.get("UsagePlanName", name), f"usage plan {name}")),
+                    throttle=Throttle(rate=float(throttle["RateLimit"]), burst=int(throttle["BurstLimit"]))
+                    if throttle
+                    else None,
+                    quota=Quota(int(quota["Limit"]), str(quota.get("Period", "MONTH")), int(quota.get("Offset", 0)))
+                    if quota
+                    else None,
+                )
+            )
+        return tuple(found)
+
     def load(self) -> ApiDefinition:
         api_props = self.template.resources[self.api].get("Properties", {})
         access_log = self.stage.get("AccessLogSetting") or {}
@@ -561,6 +611,8 @@ class _Loader:
             permissions=self.permissions(),
             default_throttle=default_throttle,
             method_throttles=method_throttles,
+            api_key_source=str(api_props.get("ApiKeySourceType", "HEADER")),
+            usage_plans=self.usage_plans(),
         )
 
 

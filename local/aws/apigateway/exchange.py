@@ -42,6 +42,8 @@ class Exchange:
     path_parameters: dict[str, str] = field(default_factory=dict)
     authorizer: dict[str, Any] | None = None  # context + principalId, once authorized
     authorizer_status: int | None = None
+    usage_identifier_key: str | None = None  # what the authorizer named (apiKeySource AUTHORIZER)
+    api_key_id: str | None = None  # the API key the request was counted under
     authorizer_latency_ms: int | None = None
     integration_latency_ms: int | None = None
     integration_status: int | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 from local.aws.apigateway.access_log import write_access_log
@@ -15,6 +16,7 @@ from local.aws.apigateway.messages import HttpRequest, HttpResponse
 from local.aws.apigateway.responses import GatewayError, render
 from local.aws.apigateway.routing import match, split_path
 from local.aws.apigateway.throttling import Throttling
+from local.aws.apigateway.usage_plans import UsagePlans
 from local.aws.apigateway.validation import validate
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -24,10 +26,17 @@ TOO_MANY = "Too Many Requests"
 
 
 class Gateway:
-    def __init__(self, api: ApiDefinition, find_function: FindFunction, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        api: ApiDefinition,
+        find_function: FindFunction,
+        clock: Callable[[], float] = time.monotonic,
+        apigateway: Callable[[], Any] | None = None,
+    ):
         self.api = api
         self.authorizers = Authorizers(find_function, clock)
         self.throttling = Throttling(api.default_throttle, api.method_throttles, clock)
+        self.usage_plans = UsagePlans(api.usage_plans, apigateway or _apigateway_client, clock)
         self._find = find_function
 
     def handle(self, request: HttpRequest, *, body_too_large: bool = False) -> HttpResponse:
@@ -66,6 +75,14 @@ class Gateway:
             raise GatewayError("THROTTLED", TOO_MANY)
         if method.authorizer is not None:
             self.authorizers.authorize(method.authorizer, exchange)
+        if method.api_key_required:
+            headers = request.header_values("x-api-key")
+            key = (
+                exchange.usage_identifier_key
+                if self.api.api_key_source == "AUTHORIZER"
+                else (headers[-1] if headers else None)
+            )
+            exchange.api_key_id = self.usage_plans.admit(key)
         validate(method, request, exchange.path_parameters)
         if method.integration.type == AWS_PROXY:
             return call_function(self._find, method.integration, exchange)
@@ -80,3 +97,9 @@ class Gateway:
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", MISSING_TOKEN)
         exchange.method, exchange.path_parameters = method, route.path_parameters
         return method
+
+
+def _apigateway_client() -> Any:
+    from shared import aws
+
+    return aws.new_client("apigateway")

@@ -16,6 +16,7 @@ from local.aws.apigateway.authorizers import Invocable
 from local.aws.apigateway.definition import load_api
 from local.aws.apigateway.gateway import MAX_BODY_BYTES, Gateway
 from local.aws.apigateway.messages import HttpRequest, HttpResponse
+from local.aws.moto_patches import set_usage_source
 from local.aws.template import Template
 from shared.digits import ascii_int
 
@@ -163,7 +164,8 @@ class ApiGatewayAdapter:
     `resolve` resolves the template's intrinsics against deployed values (function ARNs);
     `functions` finds the function behind an ARN and runs it. `rest_api` (a logical id) and `stage`
     choose when the template has several; `clock` (seconds) times the authorizer cache; `aliases` swaps
-    deployed values in response headers for local ones (the console's origin in CORS headers).
+    deployed values in response headers for local ones (the console's origin in CORS headers); `apigateway`
+    makes the API Gateway client (moto's) that usage plans and API keys are kept in.
     """
 
     def __init__(
@@ -178,9 +180,10 @@ class ApiGatewayAdapter:
         stage: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         aliases: Mapping[str, str] | None = None,
+        apigateway: Callable[[], Any] | None = None,
     ) -> None:
         self.api = load_api(template, resolve, rest_api=rest_api, stage=stage, aliases=aliases)
-        self.gateway = Gateway(self.api, functions.resolve, clock)
+        self.gateway = Gateway(self.api, functions.resolve, clock, apigateway)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -195,6 +198,9 @@ class ApiGatewayAdapter:
     def start(self) -> str:
         if self._server is not None:
             raise RuntimeError("the adapter is already started")
+        if self.api.usage_plans:
+            self.gateway.usage_plans.create()
+            set_usage_source(self.gateway.usage_plans.usage)
         self._server = _Server(self._address, self.gateway)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="apigateway", daemon=True)
         self._thread.start()
@@ -204,6 +210,8 @@ class ApiGatewayAdapter:
     def stop(self) -> None:
         if self._server is None:
             return
+        if self.api.usage_plans:
+            set_usage_source(None)
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -212,6 +220,10 @@ class ApiGatewayAdapter:
 
     def clear_authorizer_cache(self) -> None:
         self.gateway.authorizers.clear_cache()
+
+    def refused_by_usage_plans(self) -> dict[str, int]:
+        """Requests refused by usage plans (no or unknown key, throttle, quota), by gateway response type."""
+        return dict(self.gateway.usage_plans.refused)
 
     def throttled(self) -> dict[tuple[str, str], int]:
         """Requests answered 429 by stage or method throttling, by (HTTP method, resource path)."""

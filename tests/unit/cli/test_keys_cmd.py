@@ -40,7 +40,7 @@ def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
 
 
 @pytest.fixture
-def rt(cloud: Cloud, install_runtime: Callable[[Runtime], Runtime]) -> Runtime:
+def rt(cloud: Cloud, install_runtime: Callable[[Runtime], Runtime], tier_plans: dict[str, str]) -> Runtime:
     return install_runtime(cloud.runtime(httpx.Client()))
 
 
@@ -82,8 +82,17 @@ def test_create_prints_a_working_key_and_the_tenants_webhook_secret(
 ) -> None:
     created = create(run, "acme")
 
-    assert set(created) == {"api_key", "webhook_secret", "tenant", "key_id"}
+    assert set(created) == {
+        "api_key",
+        "webhook_secret",
+        "tenant",
+        "key_id",
+        "tier",
+        "max_active_jobs",
+        "monthly_credits",
+    }
     assert created["tenant"] == "acme"
+    assert (created["tier"], created["max_active_jobs"], created["monthly_credits"]) == ("standard", None, None)
     assert created["api_key"].startswith("kr_")
     assert created["webhook_secret"] == SigningKeys(SIGNING_SECRET).tenant_webhook_secret("acme", 1)
     assert created["webhook_secret"].startswith("whsec_")

@@ -786,7 +786,19 @@ def _load(mutate: Callable[[dict[str, Any]], None]) -> None:
     [
         (lambda r: r["StatusGet"]["Properties"].update(AuthorizationType="AWS_IAM"), "AWS_IAM"),
         (lambda r: r["StatusGet"]["Properties"].update(Integration={"Type": "HTTP_PROXY"}), "HTTP_PROXY"),
-        (lambda r: r["StatusGet"]["Properties"].update(ApiKeyRequired=True), "API keys"),
+        (
+            lambda r: r.update(
+                Plan={
+                    "Type": "AWS::ApiGateway::UsagePlan",
+                    "Properties": {
+                        "ApiStages": [
+                            {"ApiId": {"Ref": API}, "Stage": {"Ref": "Stage"}, "Throttle": {"/status/GET": {}}}
+                        ]
+                    },
+                }
+            ),
+            "per-method throttles",
+        ),
         (
             lambda r: r.update(Stage2={**r["Stage"], "Properties": {**r["Stage"]["Properties"], "StageName": "v2"}}),
             "2 stages",
@@ -795,7 +807,7 @@ def _load(mutate: Callable[[dict[str, Any]], None]) -> None:
         (lambda r: r["KeyAuthorizer"]["Properties"].update(IdentitySource="context.foo"), "context.foo"),
         (lambda r: r["Item"]["Properties"].update(ParentId={"Ref": "Nowhere"}), "Nowhere"),
     ],
-    ids=["iam", "http-proxy", "api-key", "two-stages", "bad-schema", "identity-source", "bad-parent"],
+    ids=["iam", "http-proxy", "plan-method-throttle", "two-stages", "bad-schema", "identity-source", "bad-parent"],
 )
 def test_what_is_not_emulated_fails_loading_with_the_resource_named(
     mutate: Callable[[dict[str, Any]], None], named: str

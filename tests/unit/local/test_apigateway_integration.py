@@ -16,11 +16,14 @@ import boto3
 import httpx
 import pytest
 
+from infra.names import STACK_NAME
 from local.aws.apigateway import ApiGatewayAdapter
 from local.aws.deploy import StackDeployer
 from local.aws.lambdas import FunctionHost, FunctionRegistry, deployed_functions
 from local.aws.template import Template
-from shared.repository.keys import KeyRepository
+from shared.gateways.usage_plans import UsagePlans
+from shared.repository.keys import KeyRepository, TenantLimits
+from shared.services.tenants import provision
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +137,15 @@ def test_the_deployed_api_answers_as_on_aws(local_api: LocalApi) -> None:
         assert preflight.headers["Access-Control-Allow-Methods"] == "GET,POST"
         assert no_key.headers["Access-Control-Allow-Origin"] == local_api.console_origin
 
-        key = KeyRepository(local_api.table_name).create_key("t").api_key
+        repo = KeyRepository(local_api.table_name)
+        unprovisioned = repo.create_key("no-plan").api_key
+        forbidden = http.get("/jobs", headers={"Authorization": f"Bearer {unprovisioned}"})
+        assert forbidden.status_code == 403, forbidden.text
+        assert forbidden.json() == {"error": {"code": "forbidden", "message": "this tenant has no usage plan"}}
+
+        plans = UsagePlans(boto3.client("apigateway"))
+        provision(repo, plans, plans.find_plans(STACK_NAME), "t", TenantLimits(), default_tier="standard")
+        key = repo.create_key("t").api_key
         invalid = http.post(
             "/jobs", json={"provider": "no-such-provider", "prompt": ""}, headers={"Authorization": f"Bearer {key}"}
         )
@@ -146,4 +157,5 @@ def test_the_deployed_api_answers_as_on_aws(local_api: LocalApi) -> None:
         assert not_an_object.json()["error"]["code"] == "validation_error"
 
     authorizer = local_api.registry.by_short_name("authorizer")
-    assert authorizer.invocations == 1  # the second keyed request was served from the authorizer cache
+    # One per key: the third keyed request was served from the authorizer cache.
+    assert authorizer.invocations == 2

@@ -50,12 +50,17 @@ def rank(status: JobStatus) -> int:
     return TERMINAL_RANK if status.terminal else RANK[status]
 
 
+def own(report: TaskStatus, job: JobRecord) -> TaskStatus:
+    """The report with its task id made this job's: a provider task belongs to one job, and examples share a table."""
+    return report.model_copy(update={"task_id": f"{report.task_id}-{job.id}"})
+
+
 def start_job(jobs: JobRepository, status: JobStatus) -> JobRecord:
     job = build_job(provider="vidgo")
     jobs.create(job)
     if status is JobStatus.SUBMITTING:
         return job
-    job = jobs.transition(job, JobStatus.QUEUED, provider_task_id=TASK)
+    job = jobs.transition(job, JobStatus.QUEUED, provider_task_id=f"{TASK}-{job.id}")
     return jobs.transition(job, JobStatus.RUNNING) if status is JobStatus.RUNNING else job
 
 
@@ -73,7 +78,8 @@ def test_any_interleaving_of_reports_only_moves_the_job_forward(
     job = start_job(jobs, start)  # a fresh job per example: examples never share state
     seen = [job]  # every stored version, in order; stale reads are taken from here
     archived = 0
-    for report, staleness, deliveries in plan:
+    for generic, staleness, deliveries in plan:
+        report = own(generic, job)
         for _ in range(deliveries):
             basis = seen[max(0, len(seen) - 1 - staleness)]
             returned = observe(jobs, basis, report, "poll")
@@ -126,7 +132,7 @@ def test_nothing_a_provider_reports_changes_a_finished_or_archiving_job(
     extra: dict[str, Any] = {"result_urls": (RESULT,)} if finished == "archiving" else {}
     job = jobs.transition(job, JobStatus(finished), **extra)
     for report in plan:
-        assert observe(jobs, job, report, "callback") == job
+        assert observe(jobs, job, own(report, job), "callback") == job
     assert read(jobs, job.id) == job
 
 
@@ -136,7 +142,11 @@ def test_a_reported_credit_amount_outside_dynamodbs_range_does_not_block_the_job
 ) -> None:
     job = start_job(jobs, JobStatus.RUNNING)
     report = TaskStatus(
-        task_id=TASK, state=ProviderState.SUCCEEDED, raw_status="completed", result_urls=(RESULT,), credits_used=credits
+        task_id=job.provider_task_id or TASK,
+        state=ProviderState.SUCCEEDED,
+        raw_status="completed",
+        result_urls=(RESULT,),
+        credits_used=credits,
     )
 
     stored = observe(jobs, job, report, "callback")
