@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
 from shared.models.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier, TierName
+from shared.pacing.limits import DEFAULT_PROVIDER_LIMITS, ProviderLimit
 from shared.settings import Settings
 
 CONTEXT_PREFIX = "relay:"
@@ -111,6 +112,10 @@ class RelayConfig(BaseModel):
     callbacks_rejected_alarm_threshold: int = Field(default=10, ge=1)
     # The web console (CloudFront + S3); the API's CORS then allows its origin only.
     console: bool = True
+    # Per provider: new tasks per window and tasks in flight (shared/pacing); a provider left out keeps its default.
+    # On the command line, JSON: -c 'relay:provider_limits={"kie": {"submits_per_window": 20, "window_seconds": 10,
+    # "max_in_flight": 100}}'.
+    provider_limits: dict[ProviderName, ProviderLimit] = Field(default_factory=lambda: dict(DEFAULT_PROVIDER_LIMITS))
     # SnapStart on the functions callers wait on (api, authorizer, callback), invoked through a `live` alias.
     snapstart: bool = False
     # Tenant tiers, one API Gateway usage plan each: name -> {rate_limit, burst_limit, monthly_requests}
@@ -129,6 +134,22 @@ class RelayConfig(BaseModel):
         if not value:
             raise ValueError("at least one provider must be enabled")
         return value
+
+    @field_validator("provider_limits", mode="before")
+    @classmethod
+    def _limits_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON: {exc.msg}") from exc
+        return value
+
+    @property
+    def provider_limits_json(self) -> str:
+        """Every provider's limits (defaults filled in), as the functions' settings read them."""
+        limits = {**DEFAULT_PROVIDER_LIMITS, **self.provider_limits}
+        return json.dumps({name: limit.model_dump() for name, limit in limits.items()}, separators=(",", ":"))
 
     @field_validator("log_retention_days")
     @classmethod

@@ -144,6 +144,7 @@ class Pipeline(Construct):
         )
         # The topic uses the AWS-managed SNS key, whose key policy already lets SNS use it for this account.
         grants.allow(self.notify_function, ["sns:Publish"], [events_topic.topic_arn])
+        # Gives back a finished job's place in flight (shared/pacing) and settles its tenant's admission.
         grants.table_items(self.notify_function, table, "notify")
         self.notify_function.add_event_source(
             sources.DynamoEventSource(

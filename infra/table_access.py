@@ -51,12 +51,20 @@ TABLE_ACCESS: dict[str, TableAccess] = {
     "authorizer": TableAccess(),
     # A callback may record the task of a job still `submitting`, claiming the task with it.
     "callback": TableAccess(writes=("PutItem",), partitions=(schema.job_pk, schema.task_claim_pk)),
+    # Hands a job to a provider (recording the task and its claim) and paces the provider: its window and count
+    # are conditional Updates, a job's place in flight a TransactWriteItems of Update+Put or Delete+Update.
+    "dispatch": TableAccess(
+        writes=("PutItem", "UpdateItem", "DeleteItem"),
+        partitions=(schema.job_pk, schema.task_claim_pk, schema.pace_pk),
+    ),
     # The poller only asks about a task the job already holds: it never records a new one.
     "poll": TableAccess(writes=("PutItem",), partitions=(schema.job_pk,)),
     "archive": TableAccess(writes=("PutItem",), partitions=(schema.job_pk,)),
-    # Settles a finished job's admission: its marker (a Put) and the tenant's counters (Updates), one transaction.
+    # Settles a finished job: its tenant's admission (a marker Put and the tenant's counters, one transaction)
+    # and its place in flight with its provider (a Delete and an Update, transacted; read back when refused).
     "notify": TableAccess(
-        reads=(), writes=("PutItem", "UpdateItem"), partitions=(schema.settlement_pk, schema.tenant_usage_pk)
+        writes=("PutItem", "UpdateItem", "DeleteItem"),
+        partitions=(schema.settlement_pk, schema.tenant_usage_pk, schema.pace_pk),
     ),
     # Reads the tenant (its webhook secret version); writes its endpoints' circuit breaker state only.
     "deliver": TableAccess(writes=("UpdateItem", "DeleteItem"), partitions=(schema.endpoint_pk,)),

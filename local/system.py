@@ -47,6 +47,8 @@ class LocalOptions:
     poll_min_wait_seconds: int = 1
     poll_max_wait_seconds: int = 3
     callback_first_wait_seconds: int = 8  # after the emulator's callbacks, as 90 s is in production
+    # A job no provider could take is offered again after at most this long (60 s in production).
+    dispatch_retry_max_seconds: float = 5.0
     kie_hmac_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     log_file: Path | None = None
     # The submit limits the emulated providers enforce: Kie's documented ones unless told otherwise.
@@ -191,6 +193,8 @@ class LocalSystem:
             env_name("poll_min_wait_seconds"): str(self.options.poll_min_wait_seconds),
             env_name("poll_max_wait_seconds"): str(self.options.poll_max_wait_seconds),
             env_name("callback_first_wait_seconds"): str(self.options.callback_first_wait_seconds),
+            env_name("dispatch_retry_base_seconds"): str(min(1.0, self.options.dispatch_retry_max_seconds)),
+            env_name("dispatch_retry_max_seconds"): str(self.options.dispatch_retry_max_seconds),
             env_name("provider_read_timeout"): "10",
         }
         if self.console is not None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from shared.gateways.delivery_queue import DeliveryQueue
     from shared.gateways.event_publisher import EventPublisher
     from shared.gateways.poller import Poller
+    from shared.pacing.pacer import Pacer
     from shared.providers.base import Provider
     from shared.repository.jobs import JobRepository
     from shared.repository.keys import KeyRepository
@@ -77,6 +78,18 @@ class Runtime:
             self.client("dynamodb"),
             retention_days=self.settings.job_retention_days,
             idempotency_ttl_seconds=self.settings.idempotency_ttl_seconds,
+        )
+
+    @cached_property
+    def pacer(self) -> Pacer:
+        from shared.pacing.pacer import Pacer
+
+        self.require("table_name")
+        return Pacer(
+            self.settings.table_name,
+            self.client("dynamodb"),
+            self.settings.provider_limit,
+            clock=lambda: self.clock().timestamp(),
         )
 
     @cached_property

@@ -7,14 +7,14 @@ configuration the same way.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
 from shared.models.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier, TierName
+from shared.pacing.limits import DEFAULT_PROVIDER_LIMITS, ProviderLimit
 
 ENV_PREFIX = "KR_"
 # The deliver function's timeout leaves room for a delivery this long at most (infra/notifications.py).
@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     callback_first_wait_seconds: int = Field(default=90, ge=1, le=3600)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
     job_retention_days: int = Field(default=0, ge=0, le=3650)  # 0 keeps jobs forever
+    # Dispatch: how long a job waits between rounds when no provider could take it (full jitter on top of any
+    # provider's Retry-After or the pacer's next free slot), never past the job's deadline.
+    dispatch_retry_base_seconds: float = Field(default=2.0, gt=0, le=600)
+    dispatch_retry_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Per provider: new tasks per window and tasks in flight, enforced across every function (shared/pacing).
+    provider_limits: dict[ProviderName, ProviderLimit] = Field(default_factory=lambda: dict(DEFAULT_PROVIDER_LIMITS))
     # Status answers in a row the relay cannot act on before a job fails (it also fails at its deadline).
     unrecognized_answer_limit: int = Field(default=10, ge=1, le=1000)
 
@@ -106,10 +112,23 @@ class Settings(BaseSettings):
     tenant_tiers: dict[TierName, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     default_tier: TierName = DEFAULT_TIER
 
+    @field_validator("provider_limits", mode="before")
+    @classmethod
+    def _limits_from_json(cls, value: Any) -> Any:
+        # Read from the environment as JSON by the settings source; from a plain mapping of strings, here.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"provider_limits is not JSON: {exc.msg}") from exc
+        return value
+
     @model_validator(mode="after")
     def _waits_ordered(self) -> Settings:
         if self.poll_min_wait_seconds > self.poll_max_wait_seconds:
             raise ValueError("poll_min_wait_seconds must not exceed poll_max_wait_seconds")
+        if self.dispatch_retry_base_seconds > self.dispatch_retry_max_seconds:
+            raise ValueError("dispatch_retry_base_seconds must not exceed dispatch_retry_max_seconds")
         return self
 
     @field_validator("tenant_tiers", mode="before")
@@ -128,6 +147,10 @@ class Settings(BaseSettings):
         """A tenant's tier by name (the default for None); a name no longer configured falls back to the default."""
         chosen = name if name in self.tenant_tiers else self.default_tier
         return chosen, self.tenant_tiers[chosen]
+
+    def provider_limit(self, provider: ProviderName) -> ProviderLimit:
+        """The provider's configured limits; a provider left out of `provider_limits` keeps its default."""
+        return self.provider_limits.get(provider) or DEFAULT_PROVIDER_LIMITS[provider]
 
     def endpoint(self, provider: ProviderName) -> ProviderEndpoint:
         base_url: str = getattr(self, f"{provider}_base_url")
@@ -151,6 +174,6 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """Settings from the environment, read now (a function's runtime keeps the ones it started with)."""
     return Settings()

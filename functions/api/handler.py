@@ -40,12 +40,16 @@ ERRORS: dict[int, OpenAPIResponse] = {
             " or the web application firewall's limit per address"
         ),
         422: "A field is invalid or no provider can honour it",
-        502: "The provider rejected the job",
-        503: "No provider can take the job now",
+        503: "No provider that can honour the request is configured, or the job's workflow could not start",
     }.items()
 }
 ACCEPTED: dict[int, OpenAPIResponse] = {
-    202: OpenAPIResponse(description="Accepted: the job is recorded", content={"application/json": {"model": JobView}})
+    202: OpenAPIResponse(
+        description="Accepted: the job is recorded in `submitting` and its workflow hands it to a provider. "
+        "A provider's refusal arrives as the job's `job.failed` event (`provider_rejected`, or "
+        "`no_provider_available` when none could take it before the deadline), never as this answer.",
+        content={"application/json": {"model": JobView}},
+    )
 }
 # Powertools documents its default 200 only for routes declaring no responses, so routes that declare
 # their errors name their 200 too.
@@ -80,11 +84,6 @@ IdempotencyKey = Annotated[
 JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN)]
 
 
-def _remaining_seconds() -> float:
-    context = app.lambda_context
-    return context.get_remaining_time_in_millis() / 1000 if context else 25.0
-
-
 @app.post("/jobs", responses={**ACCEPTED, **ERRORS}, tags=["jobs"])
 def create_job(request: Annotated[JobRequest, Body()], idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     rt = get_runtime()
@@ -96,7 +95,6 @@ def create_job(request: Annotated[JobRequest, Body()], idempotency_key: Idempote
         request,
         idempotency_key=idempotency_key,
         callback_base=public_base,
-        time_budget_seconds=min(_remaining_seconds(), 28.0),
     )
     logger.append_keys(job_id=outcome.job.id)
     if outcome.created:

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.models.common import JobStatus
 from shared.observability import logger, metrics, tracer
+from shared.pacing.release import release_ended_task
 from shared.runtime import get_runtime
 from shared.services.admission import settle_finished
 from shared.services.notify import event_for_change, publish
@@ -32,6 +33,7 @@ def notify_record(record: DynamoDBRecord) -> None:
     if found is None:
         return
     event, job = found
+    release_ended_task(get_runtime(), job)  # the provider's task is over: its place in flight is free again
     publish(get_runtime(), event, job)
     logger.info("event published", job_id=job.id, event_id=event.id, type=event.type)
     if job.status in OUTCOME_METRICS:

@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
 
     PROVIDER_REJECTED = "provider_rejected"  # the provider refused the request (4xx)
     PROVIDER_UNAVAILABLE = "provider_unavailable"  # every provider tried was down, throttled or out of credits
+    NO_PROVIDER_AVAILABLE = "no_provider_available"  # no provider could take the job before its deadline
     GENERATION_FAILED = "generation_failed"  # the provider ran the job and reported failure
     PROVIDER_CANCELED = "provider_canceled"  # the provider canceled the task on its side
     SUBMIT_INTERRUPTED = "submit_interrupted"  # we never learned whether the provider accepted it
@@ -88,6 +89,23 @@ class Attempt(BaseModel):
     retry_after_seconds: float | None = None
 
 
+class WaitReason(StrEnum):
+    RATE_LIMITED = "rate_limited"  # the provider's submit rate is spent for now (our pacing)
+    AT_CAPACITY = "at_capacity"  # the provider holds as many unfinished tasks as it takes
+    PAUSED = "paused"  # the provider asked us (429 + Retry-After) to send nothing until then
+    PROVIDER_UNAVAILABLE = "provider_unavailable"  # the provider answered 429/455/5xx/timeout/no credits
+
+
+class Waiting(BaseModel):
+    """Why a job is not with a provider yet, and when it will be offered again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: WaitReason
+    provider: ProviderName = Field(description="The first candidate, and why it could not take the job.")
+    next_attempt_at: Timestamp
+
+
 class Cost(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -121,6 +139,10 @@ class JobRecord(BaseModel):
     completed_by: CompletionSource | None = None  # how the provider's outcome reached us
     provider_estimate_seconds: int | None = None
     provider_unrecognized: UnrecognizedAnswer | None = None
+    waiting: Waiting | None = None
+    # Set just before a provider is asked to take the job and cleared when its answer is recorded: while set,
+    # that provider may hold a task for the job, so the job is never offered again (see services/dispatch.py).
+    handoff_at: Timestamp | None = None
     created_at: Timestamp
     updated_at: Timestamp
     completed_at: Timestamp | None = None
@@ -144,6 +166,7 @@ class JobRecord(BaseModel):
             "cost": self.cost,
             "completed_by": self.completed_by,
             "provider_unrecognized": self.provider_unrecognized,
+            "waiting": self.waiting if self.status is JobStatus.SUBMITTING else None,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "completed_at": self.completed_at,
@@ -182,6 +205,10 @@ class JobView(BaseModel):
     updated_at: Timestamp
     completed_at: Timestamp | None
     metadata: dict[str, str]
+    waiting: Waiting | None = Field(
+        default=None,
+        description="While `submitting`: no provider could take the job yet; why, and when it is offered again.",
+    )
 
 
 class JobPage(BaseModel):

@@ -80,6 +80,11 @@ def task_claim_pk(provider: str, task_sha256: str) -> str:
     return f"TASK#{provider}#{task_sha256}"
 
 
+def pace_pk(provider: str) -> str:
+    """One provider's pacing: its submit window, its count of tasks in flight and each job's place in it."""
+    return f"PACE#{provider}"
+
+
 def table_definition() -> dict[str, object]:
     """CreateTable arguments matching the deployed table (used by moto fixtures and local mode)."""
     return {

@@ -83,7 +83,10 @@ def _check(rt: Runtime, job: JobRecord) -> tuple[JobRecord, bool]:
     if job.terminal:
         return job, False
     if job.status is JobStatus.SUBMITTING:
-        if (now - job.created_at).total_seconds() < settings.submit_grace_seconds:
+        if job.handoff_at is None:
+            # Not offered to any provider yet (waiting for dispatch, which owns it): nothing to ask anyone.
+            return job, False
+        if (now - job.handoff_at).total_seconds() < settings.submit_grace_seconds:
             return job, False
         return settle(rt.jobs, job, _interrupted), False
     if job.status is JobStatus.ARCHIVING:
@@ -119,20 +122,20 @@ def _reread(rt: Runtime, job: JobRecord) -> JobRecord:
 
 
 def _interrupted(job: JobRecord) -> Change | None:
-    if job.status is not JobStatus.SUBMITTING:
+    if job.status is not JobStatus.SUBMITTING or job.handoff_at is None:
         return None
     attempt = Attempt(
         provider=job.provider,
-        at=job.updated_at,
+        at=job.handoff_at,
         outcome=AttemptOutcome.INTERRUPTED,
-        message="the submitting function stopped before the provider's answer was recorded",
+        message="the dispatching function stopped before the provider's answer was recorded",
     )
     error = JobError(
         code=ErrorCode.SUBMIT_INTERRUPTED,
         message=f"we could not confirm whether {job.provider} accepted the job; no result will arrive. "
         "If the provider charged for it, its task can be found in the provider's console.",
     )
-    return Change(JobStatus.FAILED, {"error": error, "attempts": (*job.attempts, attempt)})
+    return Change(JobStatus.FAILED, {"error": error, "attempts": (*job.attempts, attempt), "handoff_at": None})
 
 
 def _archive_overdue(job: JobRecord) -> Change | None:

@@ -11,11 +11,11 @@ import pytest
 import respx
 
 from functions.api import handler
-from shared.models.common import JobStatus
 from shared.runtime import Runtime
 from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import Cloud
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event
+from tests.support.workflow import run_dispatch, then_dispatched
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -29,19 +29,21 @@ def post(
 ) -> HttpAnswer:
     headers = {"Idempotency-Key": key} if key is not None else {}
     event = api_event("POST", "/jobs", body=body, raw_body=raw, headers=headers, tenant=tenant)
-    return answer(handler.lambda_handler(event, FakeContext()))
+    return then_dispatched(answer(handler.lambda_handler(event, FakeContext())))
 
 
 @pytest.fixture
 def kie() -> Iterator[respx.Route]:
     with respx.mock(assert_all_called=False) as router:
-        # Kie names each task once: a second job given the same task id would be refused as a claimed task.
-        numbers = itertools.count(1)
-        yield router.post(KIE_SUBMIT).mock(
-            side_effect=lambda _: httpx.Response(
-                200, json={"code": 200, "msg": "success", "data": {"taskId": f"kie-task-{next(numbers)}"}}
+        count = itertools.count(1)
+
+        def accepted(request: httpx.Request) -> httpx.Response:
+            # Each task its own id: a task id is held by one job only.
+            return httpx.Response(
+                200, json={"code": 200, "msg": "success", "data": {"taskId": f"kie-task-{next(count)}"}}
             )
-        )
+
+        yield router.post(KIE_SUBMIT).mock(side_effect=accepted)
 
 
 @pytest.fixture
@@ -116,31 +118,42 @@ def test_without_a_key_every_request_is_a_new_job(rt: Runtime, kie: respx.Route)
     [
         pytest.param(httpx.Response(500, json={"code": 500, "msg": "server error"}), id="unavailable"),
         pytest.param(httpx.Response(402, json={"code": 402, "msg": "insufficient credits"}), id="no-credits"),
-        pytest.param(httpx.Response(400, json={"code": 400, "msg": "bad request"}), id="rejected"),
         pytest.param(httpx.ConnectError("refused"), id="unreachable"),
     ],
 )
-def test_after_a_failure_no_provider_accepted_the_same_key_creates_a_new_job(
+def test_a_retry_while_the_job_waits_for_its_provider_is_the_same_job_and_sends_nothing_twice(
     rt: Runtime, kie: respx.Route, failure: httpx.Response | Exception
 ) -> None:
     kie.mock(side_effect=[failure, KIE_ACCEPTED])
 
+    first = post(BODY)
+    retried = post(BODY)
+
+    assert first.status == retried.status == 202
+    assert first.body["status"] == "submitting"
+    assert first.body["waiting"]["provider"] == "kie"
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.body["id"] == first.body["id"]
+    assert kie.call_count == 1
+    # The workflow's next round hands it to Kie: one job, one task.
+    assert run_dispatch(rt, first.body["id"]).dispatched
+    assert kie.call_count == 2
+    assert post(BODY).body["status"] == "queued"
+
+
+def test_after_a_provider_rejected_the_job_the_key_keeps_the_failed_job(rt: Runtime, kie: respx.Route) -> None:
+    # The app was answered 202 with this job; its outcome is the job's, and a replay says what it was.
+    kie.mock(side_effect=[httpx.Response(400, json={"code": 400, "msg": "bad request"}), KIE_ACCEPTED])
+
     failed = post(BODY)
     retried = post(BODY)
 
-    assert failed.status in (502, 503)
-    failed_id = failed.body["error"]["details"]["job_id"]
-    assert retried.status == 202
-    assert "idempotent-replayed" not in retried.headers
-    assert retried.body["id"] != failed_id
-    assert retried.body["status"] == "queued"
-    assert kie.call_count == 2
-    old = rt.jobs.get(failed_id)
-    assert old is not None
-    assert old.status is JobStatus.FAILED
-    # The new job now holds the key.
-    assert post(BODY).body["id"] == retried.body["id"]
-    assert kie.call_count == 2
+    assert failed.status == 202
+    assert failed.body["status"] == "failed"
+    assert failed.body["error"]["code"] == "provider_rejected"
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.body["id"] == failed.body["id"]
+    assert kie.call_count == 1
 
 
 def test_after_an_interrupted_submission_the_key_keeps_the_failed_job(rt: Runtime, kie: respx.Route) -> None:
@@ -150,10 +163,10 @@ def test_after_an_interrupted_submission_the_key_keeps_the_failed_job(rt: Runtim
     failed = post(BODY)
     retried = post(BODY)
 
-    assert failed.status == 503
+    assert failed.status == 202
     assert retried.status == 202
     assert retried.headers["idempotent-replayed"] == "true"
-    assert retried.body["id"] == failed.body["error"]["details"]["job_id"]
+    assert retried.body["id"] == failed.body["id"]
     assert retried.body["status"] == "failed"
     assert retried.body["error"]["code"] == "submit_interrupted"
     assert kie.call_count == 1

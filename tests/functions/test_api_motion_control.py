@@ -19,6 +19,7 @@ from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import Cloud
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event
 from tests.support.mp4 import mp4
+from tests.support.workflow import then_dispatched
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -40,7 +41,7 @@ def motion(**fields: Any) -> dict[str, Any]:
 
 
 def call(body: Any) -> HttpAnswer:
-    return answer(handler.lambda_handler(api_event("POST", "/jobs", body=body), FakeContext()))
+    return then_dispatched(answer(handler.lambda_handler(api_event("POST", "/jobs", body=body), FakeContext())))
 
 
 class Media:
@@ -269,7 +270,9 @@ def test_a_retry_with_the_same_key_is_a_replay_whatever_was_measured(
 ) -> None:
     body = {"motion_control": motion()}
     headers = {"Idempotency-Key": "dance-1"}
-    first = answer(handler.lambda_handler(api_event("POST", "/jobs", body=body, headers=headers), FakeContext()))
+    first = then_dispatched(
+        answer(handler.lambda_handler(api_event("POST", "/jobs", body=body, headers=headers), FakeContext()))
+    )
     media.status = 503
     again = answer(handler.lambda_handler(api_event("POST", "/jobs", body=body, headers=headers), FakeContext()))
 

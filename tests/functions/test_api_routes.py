@@ -95,26 +95,28 @@ def raw_job_item(cloud: Cloud, job_id: str) -> dict[str, Any]:
 # -- POST /jobs ----------------------------------------------------------------------------------
 
 
-def test_submit_answers_202_with_the_job_and_its_location(rt: Runtime, router: respx.MockRouter) -> None:
+def test_submit_answers_202_with_the_job_and_its_location_without_calling_a_provider(
+    rt: Runtime, router: respx.MockRouter
+) -> None:
     result = call("POST", "/jobs", body={"prompt": "a fox in snow", "provider": "kie", "metadata": {"order": "42"}})
 
     assert result.status == 202
     job_id = result.body["id"]
     assert result.headers["location"] == f"https://api.example.com/v1/jobs/{job_id}"
     assert "idempotent-replayed" not in result.headers
-    assert result.body["status"] == "queued"
+    assert result.body["status"] == "submitting"  # its workflow hands it to Kie (tests/functions/test_dispatch*)
     assert result.body["provider"] == "kie"
-    assert result.body["provider_task_id"] == "kie-task-1"
+    assert result.body["provider_task_id"] is None
     assert result.body["request"]["prompt"] == "a fox in snow"
     assert result.body["metadata"] == {"order": "42"}
     assert result.body["outputs"] == []
-    assert [a["outcome"] for a in result.body["attempts"]] == ["accepted"]
-    assert router.routes[0].call_count == 1
+    assert result.body["attempts"] == []
+    assert result.body["waiting"] is None
+    assert router.routes[0].call_count == 0
     stored = rt.jobs.get(job_id)
     assert stored is not None
     assert stored.tenant_id == "tenant-a"
-    assert stored.status is JobStatus.QUEUED
-    assert stored.provider_task_id == "kie-task-1"
+    assert stored.status is JobStatus.SUBMITTING
     assert call("GET", f"/jobs/{job_id}").body == result.body
 
 
@@ -477,8 +479,13 @@ def test_openapi_document_is_valid_openapi_31_with_every_route_and_the_job_schem
     assert "JobRequest" in json.dumps(submit["requestBody"])
     assert "JobView" in json.dumps(submit["responses"]["202"])
     assert "idempotency-key" in [p["name"].lower() for p in submit.get("parameters", [])]
-    for status in ("400", "409", "422", "502", "503"):
+    for status in ("400", "409", "422", "503"):
         assert "ErrorBody" in json.dumps(submit["responses"][status])
+    # A provider's refusal is the job's outcome, never the answer to the POST.
+    assert "502" not in submit["responses"]
+    assert "no_provider_available" in submit["responses"]["202"]["description"]
+    assert {"reason", "provider", "next_attempt_at"} <= set(schemas["Waiting"]["properties"])
+    assert "waiting" in schemas["JobView"]["properties"]
 
 
 # -- unknown routes ------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""`POST /jobs` handing a job to providers: recording order, callback URLs, cost, failover and failures."""
+"""`POST /jobs` then the workflow's Dispatch task handing the job to providers: recording order, callback URLs,
+cost, failover and failures (which arrive on the job, never as the answer to the POST)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +21,7 @@ from shared.runtime import Runtime
 from shared.signing import SigningKeys
 from tests.fixtures.cloud import SIGNING_SECRET, Cloud
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event
+from tests.support.workflow import Round, run_dispatch
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -51,9 +54,28 @@ def accepted(name: str) -> Any:
     return json.loads((PROVIDER_ANSWERS / SUBMIT[name][1]).read_text())
 
 
-def call(body: Any, *, tenant: str = "tenant-a", remaining_ms: int = 29_000) -> HttpAnswer:
+def post(body: Any, *, tenant: str = "tenant-a") -> HttpAnswer:
     event = api_event("POST", "/jobs", body=body, tenant=tenant)
-    return answer(handler.lambda_handler(event, FakeContext(remaining_ms)))
+    return answer(handler.lambda_handler(event, FakeContext()))
+
+
+@dataclass
+class Submitted:
+    status: int  # the POST's
+    posted: Any  # the POST's body: the job as admitted
+    body: Any  # the job as read after the first Dispatch round
+    round: Round | None
+
+
+def call(body: Any, *, tenant: str = "tenant-a", remaining_ms: int = 150_000) -> Submitted:
+    """POST the job, then run its workflow's first Dispatch round, then read the job back."""
+    posted = post(body, tenant=tenant)
+    if posted.status != 202:
+        return Submitted(posted.status, posted.body, posted.body, None)
+    from shared.runtime import get_runtime
+
+    done = run_dispatch(get_runtime(), posted.body["id"], remaining_ms=remaining_ms)
+    return Submitted(posted.status, posted.body, get(posted.body["id"]).body, done)
 
 
 def get(job_id: str) -> HttpAnswer:
@@ -101,8 +123,12 @@ def stored(rt: Runtime, job_id: str) -> JobRecord:
 # -- recording order -----------------------------------------------------------------------------
 
 
+def call_dispatch(rt: Runtime, job_id: str) -> Round:
+    return run_dispatch(rt, job_id)
+
+
 @pytest.mark.parametrize(("provider", "first_wait"), [("kie", 90), ("aimlapi", 15)])
-def test_the_job_is_recorded_submitting_and_its_poller_started_before_the_provider_is_called(
+def test_the_job_is_recorded_submitting_and_its_workflow_started_before_the_provider_is_called(
     rt: Runtime, cloud: Cloud, router: respx.MockRouter, provider: str, first_wait: int
 ) -> None:
     seen: list[tuple[list[JobRecord], list[dict[str, Any]]]] = []
@@ -113,19 +139,27 @@ def test_the_job_is_recorded_submitting_and_its_poller_started_before_the_provid
 
     router.routes[provider].mock(side_effect=provider_answers)
 
-    result = call({"prompt": "a fox", "provider": provider, **FOR_PROVIDER[provider]})
-
-    assert result.status == 202
+    posted = post({"prompt": "a fox", "provider": provider, **FOR_PROVIDER[provider]})
+    assert posted.status == 202
+    assert posted.body["status"] == "submitting"
+    assert seen == []  # admission calls no provider
+    result = call_dispatch(rt, posted.body["id"])
+    assert result.dispatched
+    assert result.output["wait_seconds"] == first_wait
     [(jobs_then, executions_then)] = seen
     [job_then] = jobs_then
-    assert job_then.id == result.body["id"]
+    assert job_then.id == posted.body["id"]
     assert job_then.status is JobStatus.SUBMITTING
     assert job_then.provider_task_id is None
     [execution] = executions_then
     assert execution["name"] == job_then.id
     assert execution["status"] == "RUNNING"
     started = cloud.clients["stepfunctions"].describe_execution(executionArn=execution["executionArn"])
-    assert json.loads(started["input"]) == {"job_id": job_then.id, "wait_seconds": first_wait, "polls": 0}
+    assert json.loads(started["input"]) == {
+        "job_id": job_then.id,
+        "callback_base": "https://api.example.com/v1",
+        "rounds": 0,
+    }
 
     job = stored(rt, job_then.id)
     assert job.status is JobStatus.QUEUED
@@ -282,21 +316,23 @@ def test_a_provider_refusing_the_request_does_not_fail_over(rt: Runtime, router:
 
     result = call({"prompt": "a fox"})
 
-    assert result.status == 502
+    assert result.status == 202
+    assert result.round is not None
+    assert result.round.done
     error = result.body["error"]
     assert error["code"] == "provider_rejected"
     assert "prompt violates content policy" in error["message"]
     assert calls(router) == {"vidgo": 1}
-    assert [(a["provider"], a["outcome"], a["http_status"]) for a in error["details"]["attempts"]] == [
+    assert [(a["provider"], a["outcome"], a["http_status"]) for a in result.body["attempts"]] == [
         ("vidgo", "rejected", status)
     ]
-    job = stored(rt, error["details"]["job_id"])
+    job = stored(rt, result.body["id"])
     assert job.status is JobStatus.FAILED
     assert job.error is not None
     assert job.error.code.value == "provider_rejected"
 
 
-def test_all_providers_failing_is_503_with_every_attempt_and_the_soonest_retry_after(
+def test_all_providers_failing_leaves_the_job_waiting_with_every_attempt_and_the_soonest_retry(
     rt: Runtime, router: respx.MockRouter
 ) -> None:
     router.routes["vidgo"].respond(429, headers={"Retry-After": "30"}, json={"msg": "slow down"})
@@ -307,69 +343,79 @@ def test_all_providers_failing_is_503_with_every_attempt_and_the_soonest_retry_a
 
     result = call({"prompt": "a fox"})
 
-    assert result.status == 503
-    assert result.headers["retry-after"] == "30"
-    error = result.body["error"]
-    assert error["code"] == "provider_unavailable"
+    assert result.status == 202
+    assert result.round is not None
+    assert (result.round.done, result.round.dispatched) == (False, False)
+    assert result.body["status"] == "submitting"
     assert calls(router) == dict.fromkeys(SUBMIT, 1)
-    attempts = error["details"]["attempts"]
+    attempts = result.body["attempts"]
     assert [(a["provider"], a["outcome"]) for a in attempts] == [(name, "unavailable") for name in SUBMIT]
     assert [a.get("retry_after_seconds") for a in attempts] == [30, None, None, None, 120]
-    job = stored(rt, error["details"]["job_id"])
-    assert job.status is JobStatus.FAILED
-    assert job.error is not None
-    assert job.error.code.value == "provider_unavailable"
-    assert len(job.attempts) == 5
+    waiting = result.body["waiting"]
+    assert (waiting["reason"], waiting["provider"]) == ("provider_unavailable", "vidgo")
+    assert result.round.output["wait_seconds"] >= 1
+    assert stored(rt, result.body["id"]).handoff_at is None
 
 
-def test_all_providers_failing_without_a_retry_after_sends_none(rt: Runtime, router: respx.MockRouter) -> None:
-    for name in SUBMIT:
-        router.routes[name].respond(500, json={"msg": "boom"})
-    result = call({"prompt": "a fox"})
-    assert result.status == 503
-    assert "retry-after" not in result.headers
-    assert len(result.body["error"]["details"]["attempts"]) == 5
+def test_a_429_with_retry_after_pauses_that_provider_for_every_job(rt: Runtime, router: respx.MockRouter) -> None:
+    router.routes["kie"].mock(side_effect=[httpx.Response(429, headers={"Retry-After": "30"}, json={"code": 429})])
+
+    first = call({"prompt": "a fox", "provider": "kie"})
+    second = call({"prompt": "another fox", "provider": "kie"})
+
+    assert calls(router) == {"kie": 1}  # the second job was never sent: Kie asked for 30 s of quiet
+    assert first.body["waiting"]["reason"] == "provider_unavailable"
+    assert second.body["waiting"]["reason"] == "paused"
+    assert second.body["attempts"] == []
+    assert second.round is not None
+    assert second.round.output["wait_seconds"] >= 30
 
 
 def test_failover_stops_when_the_functions_time_runs_out(rt: Runtime, router: respx.MockRouter) -> None:
     router.routes["vidgo"].respond(500, json={"msg": "boom"})
-    result = call({"prompt": "a fox"}, remaining_ms=4_000)
-    assert result.status == 503
+    result = call({"prompt": "a fox"}, remaining_ms=7_000)
+    assert result.body["status"] == "submitting"
     assert calls(router) == {"vidgo": 1}
-    assert [a["provider"] for a in result.body["error"]["details"]["attempts"]] == ["vidgo"]
+    assert [a["provider"] for a in result.body["attempts"]] == ["vidgo"]
+    assert result.round is not None
+    assert result.round.output["wait_seconds"] == 1  # the next round continues at once
 
 
 # -- a named provider failing --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("failure", "status", "code"),
+    ("failure", "outcome", "code"),
     [
-        (httpx.Response(500, json={"code": 500, "msg": "server error"}), 503, "provider_unavailable"),
-        (httpx.Response(429, json={"code": 429, "msg": "slow down"}), 503, "provider_unavailable"),
-        (httpx.Response(402, json={"code": 402, "msg": "insufficient credits"}), 503, "provider_unavailable"),
-        (httpx.Response(400, json={"code": 400, "msg": "bad image"}), 502, "provider_rejected"),
-        (httpx.Response(200, json={"code": 422, "msg": "prompt too long"}), 502, "provider_rejected"),
+        (httpx.Response(500, json={"code": 500, "msg": "server error"}), "waiting", None),
+        (httpx.Response(429, json={"code": 429, "msg": "slow down"}), "waiting", None),
+        (httpx.Response(402, json={"code": 402, "msg": "insufficient credits"}), "waiting", None),
+        (httpx.Response(400, json={"code": 400, "msg": "bad image"}), "failed", "provider_rejected"),
+        (httpx.Response(200, json={"code": 422, "msg": "prompt too long"}), "failed", "provider_rejected"),
     ],
 )
-def test_a_named_provider_failing_records_the_job_failed_and_readable(
-    rt: Runtime, router: respx.MockRouter, failure: httpx.Response, status: int, code: str
+def test_a_named_provider_failing_is_on_the_job_readable(
+    rt: Runtime, router: respx.MockRouter, failure: httpx.Response, outcome: str, code: str | None
 ) -> None:
     router.routes["kie"].mock(side_effect=[failure])
 
     result = call({"prompt": "a fox", "provider": "kie"})
 
-    assert result.status == status
-    assert result.body["error"]["code"] == code
+    assert result.status == 202
     assert calls(router) == {"kie": 1}
-    job_id = result.body["error"]["details"]["job_id"]
-    read = get(job_id)
+    read = get(result.body["id"])
     assert read.status == 200
-    assert read.body["status"] == "failed"
     assert read.body["provider"] == "kie"
-    assert read.body["error"]["code"] == code
-    assert read.body["completed_at"] is not None
     assert [a["provider"] for a in read.body["attempts"]] == ["kie"]
+    if outcome == "failed":
+        assert read.body["status"] == "failed"
+        assert read.body["error"]["code"] == code
+        assert read.body["completed_at"] is not None
+        assert read.body["waiting"] is None
+    else:  # offered again after a wait, until the deadline
+        assert read.body["status"] == "submitting"
+        assert read.body["waiting"]["provider"] == "kie"
+        assert read.body["error"] is None
 
 
 def test_a_read_timeout_records_an_interrupted_attempt(rt: Runtime, router: respx.MockRouter) -> None:
@@ -377,9 +423,8 @@ def test_a_read_timeout_records_an_interrupted_attempt(rt: Runtime, router: resp
 
     result = call({"prompt": "a fox", "provider": "kie"})
 
-    assert result.status == 503
-    assert result.body["error"]["code"] == "provider_unavailable"
-    job = stored(rt, result.body["error"]["details"]["job_id"])
+    assert result.status == 202
+    job = stored(rt, result.body["id"])
     assert job.status is JobStatus.FAILED
     [attempt] = job.attempts
     assert attempt.provider == "kie"
@@ -393,8 +438,8 @@ def test_a_read_timeout_records_an_interrupted_attempt(rt: Runtime, router: resp
 def test_a_task_id_the_provider_never_sent_is_not_invented(rt: Runtime, router: respx.MockRouter) -> None:
     router.routes["kie"].respond(200, json={"code": 200, "msg": "success", "data": {}})
     result = call({"prompt": "a fox", "provider": "kie"})
-    assert result.status == 503
-    job = stored(rt, result.body["error"]["details"]["job_id"])
+    assert result.status == 202
+    job = stored(rt, result.body["id"])
     assert job.provider_task_id is None
     assert job.status is JobStatus.FAILED
     assert [a.outcome.value for a in job.attempts] == ["interrupted"]

@@ -20,6 +20,7 @@ from shared.runtime import Runtime
 from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import PROVIDER_KEYS, Cloud
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event
+from tests.support.workflow import then_dispatched
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -38,7 +39,7 @@ HOOK = "https://hooks.example.com/kling"
 
 def call(body: Any = None, *, raw_body: str | None = None, headers: dict[str, str] | None = None) -> HttpAnswer:
     event = api_event("POST", "/jobs", body=body, raw_body=raw_body, headers=headers)
-    return answer(handler.lambda_handler(event, FakeContext()))
+    return then_dispatched(answer(handler.lambda_handler(event, FakeContext())))
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import PROVIDER_KEYS, Cloud
 from tests.fixtures.jobs import build_job
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event
+from tests.support.workflow import then_dispatched
 
 PROVIDERS = Path(__file__).resolve().parent.parent / "events" / "providers"
 KIE_TASK = "281e5b0a4c7d4f1e9b3a6c2d8e0f39b9"
@@ -397,7 +398,7 @@ def test_callback_for_a_submitting_job_with_an_unknown_provider_status_still_que
 
 
 def test_callback_overtaking_the_submit_answer_through_the_api(runtime: Runtimes, router: Any, cloud: Cloud) -> None:
-    """Kie calls back (success) before its createTask answer reaches the submitting function."""
+    """Kie calls back (success) before its createTask answer reaches the dispatching function."""
     rt = runtime(hmac=True)
     callbacks: list[HttpAnswer] = []
 
@@ -412,9 +413,11 @@ def test_callback_overtaking_the_submit_answer_through_the_api(runtime: Runtimes
     router.post("https://api.kie.ai/api/v1/jobs/createTask").mock(side_effect=create_task)
     router.get(KIE_STATUS).respond(200, json=kie_record("success"))
 
-    submitted = answer(
-        api_handler.lambda_handler(
-            api_event("POST", "/jobs", body={"prompt": "a fox", "provider": "kie"}), FakeContext()
+    submitted = then_dispatched(
+        answer(
+            api_handler.lambda_handler(
+                api_event("POST", "/jobs", body={"prompt": "a fox", "provider": "kie"}), FakeContext()
+            )
         )
     )
 
@@ -423,9 +426,10 @@ def test_callback_overtaking_the_submit_answer_through_the_api(runtime: Runtimes
     job = rt.jobs.get(submitted.body["id"])
     assert job is not None
     assert (job.status, job.provider_task_id, job.result_urls) == (JobStatus.ARCHIVING, KIE_TASK, (REREAD_URL,))
-    # The submitter recorded its accepted attempt but did not move the job back to `queued`.
+    # The dispatcher recorded its accepted attempt but did not move the job back to `queued`.
     assert [a.outcome.value for a in job.attempts] == ["accepted"]
-    assert job.version == 2
+    assert job.version == 3  # created, handed off, called back, answer recorded
+    assert job.handoff_at is None
     assert submitted.body["status"] == "archiving"
 
 

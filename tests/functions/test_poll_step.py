@@ -30,6 +30,7 @@ from tests.fixtures.aws import TABLE
 from tests.fixtures.cloud import Cloud
 from tests.fixtures.jobs import build_job
 from tests.support.events import FakeContext, answer, api_event
+from tests.support.workflow import run_dispatch
 
 PROVIDERS = Path(__file__).resolve().parent.parent / "events" / "providers"
 VIDGO_TASK = "task-unified-1757165031-uyujaw3d"
@@ -464,11 +465,8 @@ def test_pixwith_estimate_recorded_at_submit_sets_the_wait_after_the_first_poll(
         )
     )
     assert submitted.status == 202
+    started = run_dispatch(scene.rt, submitted.body["id"]).output  # the workflow's Dispatch, then its first Wait
     job = scene.stored(submitted.body["id"])
-    (execution,) = scene.cloud.executions()
-    started = json.loads(
-        scene.cloud.clients["stepfunctions"].describe_execution(executionArn=execution["executionArn"])["input"]
-    )
 
     scene.clock.advance(started["wait_seconds"])  # the state machine's first Wait
     first = poll(job.id, polls=started["polls"])
@@ -478,7 +476,12 @@ def test_pixwith_estimate_recorded_at_submit_sets_the_wait_after_the_first_poll(
         PIXWITH_TASK,
         150,
     )
-    assert started == {"job_id": job.id, "wait_seconds": MIN_WAIT, "polls": 0}
+    assert (started["job_id"], started["wait_seconds"], started["polls"], started["dispatched"]) == (
+        job.id,
+        MIN_WAIT,
+        0,
+        True,
+    )
     assert (first["status"], first["done"], first["polls"]) == ("queued", False, 0)  # not asked before 150 s
     assert first["wait_seconds"] == 150 - MIN_WAIT
 
@@ -569,7 +572,7 @@ def test_archiving_is_not_cut_by_the_deadline(scene: Scene) -> None:
 
 
 def test_submitting_job_within_the_grace_period_is_left_alone(scene: Scene) -> None:
-    job = scene.job(status=JobStatus.SUBMITTING)
+    job = scene.job(status=JobStatus.SUBMITTING, handoff_at=scene.clock())
     scene.clock.advance(SUBMIT_GRACE - 1)
     before = scene.item(job)
 
@@ -580,9 +583,25 @@ def test_submitting_job_within_the_grace_period_is_left_alone(scene: Scene) -> N
     assert scene.provider_calls() == 0
 
 
-def test_submitting_job_past_the_grace_period_fails_as_interrupted(scene: Scene) -> None:
+def test_a_job_waiting_for_dispatch_is_never_taken_for_an_interrupted_one(scene: Scene) -> None:
+    """Not offered to any provider yet (no handoff mark): it is the dispatch rounds', however long it waits."""
     job = scene.job("kie", status=JobStatus.SUBMITTING)
-    scene.clock.advance(SUBMIT_GRACE + 1)
+    scene.clock.advance(SUBMIT_GRACE * 10)
+    before = scene.item(job)
+
+    result = poll(job.id)
+
+    assert (result["done"], result["status"]) == (False, "submitting")
+    assert scene.item(job) == before
+    assert scene.provider_calls() == 0
+
+
+def test_submitting_job_past_the_grace_period_fails_as_interrupted(scene: Scene) -> None:
+    handed = scene.clock() + timedelta(seconds=600)  # after waiting ten minutes for a provider
+    job = scene.job("kie", status=JobStatus.SUBMITTING, handoff_at=handed)
+    scene.clock.advance(600 + SUBMIT_GRACE - 1)
+    assert poll(job.id)["status"] == "submitting"  # the grace counts from the handoff, not the creation
+    scene.clock.advance(2)
 
     result = poll(job.id)
 
@@ -592,12 +611,12 @@ def test_submitting_job_past_the_grace_period_fails_as_interrupted(scene: Scene)
     assert stored.error is not None
     assert stored.error.code is ErrorCode.SUBMIT_INTERRUPTED
     assert "kie" in stored.error.message
-    assert [(a.provider, a.outcome) for a in stored.attempts] == [("kie", AttemptOutcome.INTERRUPTED)]
+    assert [(a.provider, a.outcome, a.at) for a in stored.attempts] == [("kie", AttemptOutcome.INTERRUPTED, handed)]
     assert stored.completed_at is not None
 
 
 def test_submit_answer_arriving_after_the_poller_gave_up_loses(scene: Scene) -> None:
-    job = scene.job(status=JobStatus.SUBMITTING)
+    job = scene.job(status=JobStatus.SUBMITTING, handoff_at=scene.clock())
     scene.clock.advance(SUBMIT_GRACE + 1)
     poll(job.id)
 

@@ -17,7 +17,7 @@ from infra.lambda_defaults import handler_path
 from infra.stack import KlingRelayStack
 
 NO_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
-FUNCTIONS = ("api", "authorizer", "callback", "poll", "archive", "notify", "deliver")
+FUNCTIONS = ("api", "authorizer", "callback", "dispatch", "poll", "archive", "notify", "deliver")
 
 
 def synthesize(context: Mapping[str, Any] | None = None, *, nag: bool = False) -> Synth:

@@ -21,6 +21,7 @@ SIZING = {  # name: (memory MB, timeout s)
     "api": (512, 29),
     "authorizer": (256, 10),
     "callback": (256, 15),
+    "dispatch": (256, 150),
     "poll": (256, 60),
     "archive": (512, 900),
     "notify": (256, 30),
@@ -38,6 +39,8 @@ SETTINGS_READ = {
         "job_deadline_seconds",
         "job_retention_days",
         "cors_allow_origin",
+        "tenant_tiers",
+        "default_tier",
     },
     "authorizer": {"table_name"},
     "callback": {
@@ -48,9 +51,19 @@ SETTINGS_READ = {
         "job_deadline_seconds",
         "job_retention_days",
     },
+    "dispatch": {
+        "table_name",
+        "provider_secret_name",
+        "signing_secret_name",
+        "provider_order",
+        "enabled_providers",
+        "job_deadline_seconds",
+        "job_retention_days",
+        "provider_limits",
+    },
     "poll": {"table_name", "provider_secret_name", "enabled_providers", "job_deadline_seconds", "job_retention_days"},
     "archive": {"table_name", "bucket_name", "max_video_bytes", "job_retention_days"},
-    "notify": {"topic_arn"},
+    "notify": {"topic_arn", "table_name"},
     "deliver": {"table_name", "signing_secret_name"},
 }
 

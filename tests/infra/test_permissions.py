@@ -79,6 +79,11 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
             refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
             refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
         },
+        "dispatch": {
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+            refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
+            refs["signing_secret"]: {"secretsmanager:GetSecretValue"},
+        },
         "poll": {
             refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem"},
             refs["provider_secret"]: {"secretsmanager:GetSecretValue"},
@@ -100,7 +105,7 @@ def expected_permissions(refs: dict[str, str]) -> dict[str, dict[str, set[str]]]
         },
         "notify": {
             refs["topic"]: {"sns:Publish"},
-            refs["table"]: {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+            refs["table"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
             refs["stream"]: STREAM_READ,
             "*": XRAY | {"dynamodb:ListStreams"},
             refs["notify_dlq"]: DLQ_SEND,
@@ -139,16 +144,24 @@ def test_every_function_has_its_own_role_without_managed_policies(synth: Synth) 
         ]
 
 
-def test_poller_role_invokes_only_the_poll_function(synth: Synth) -> None:
+def test_workflow_role_invokes_only_the_dispatch_and_poll_functions(synth: Synth) -> None:
     machine = synth.of_type("AWS::StepFunctions::StateMachine")
     (props,) = (m["Properties"] for m in machine.values())
     role_id = props["RoleArn"]["Fn::GetAtt"][0]
     poll = f"<{synth.function_id('poll')}.Arn>"
+    dispatch = f"<{synth.function_id('dispatch')}.Arn>"
 
     granted = synth.permissions(role_id)
 
-    assert granted[poll] == {"lambda:InvokeFunction"}
-    assert granted[f"{poll}:*"] == {"lambda:InvokeFunction"}
+    for function in (poll, dispatch):
+        assert granted[function] == {"lambda:InvokeFunction"}
+        assert granted[f"{function}:*"] == {"lambda:InvokeFunction"}
+    assert {resource for resource, actions in granted.items() if "lambda:InvokeFunction" in actions} == {
+        poll,
+        f"{poll}:*",
+        dispatch,
+        f"{dispatch}:*",
+    }
     # Vended log delivery and X-Ray support no resource-level permissions.
     assert granted["*"] == XRAY | {"xray:GetSamplingRules", "xray:GetSamplingTargets"} | {
         "logs:CreateLogDelivery",
@@ -160,7 +173,7 @@ def test_poller_role_invokes_only_the_poll_function(synth: Synth) -> None:
         "logs:PutResourcePolicy",
         "logs:UpdateLogDelivery",
     }
-    assert set(granted) == {poll, f"{poll}:*", "*"}
+    assert set(granted) == {poll, f"{poll}:*", dispatch, f"{dispatch}:*", "*"}
 
 
 def test_only_api_gateway_may_invoke_the_http_functions(synth: Synth) -> None:
@@ -186,8 +199,9 @@ TABLE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Dele
 # the_repository_writes_is_declared` below).
 WRITES = {
     "api": ["IDEM#*", "JOB#*", "TASK#*", "USAGE#*"],
-    "notify": ["SETTLED#*", "USAGE#*"],
+    "notify": ["PACE#*", "SETTLED#*", "USAGE#*"],
     "callback": ["JOB#*", "TASK#*"],
+    "dispatch": ["JOB#*", "PACE#*", "TASK#*"],
     "poll": ["JOB#*"],
     "archive": ["JOB#*"],
     "deliver": ["WEBHOOK#*"],
@@ -266,11 +280,11 @@ def _table_partition_builders(module: ast.Module) -> set[str]:
 
 
 def test_every_partition_the_repository_writes_is_declared() -> None:
-    """Every partition key the repository builds is granted to the functions that write it, or written by the
-    operator only; and every partition granted is one the repository builds."""
-    repository = Path(__file__).resolve().parents[2] / "shared" / "repository"
+    """Every partition key the repository (and the pacer) builds is granted to the functions that write it, or
+    written by the operator only; and every partition granted is one they build."""
+    shared = Path(__file__).resolve().parents[2] / "shared"
     used = set()
-    for path in sorted(repository.glob("*.py")):
+    for path in sorted([*(shared / "repository").glob("*.py"), *(shared / "pacing").glob("*.py")]):
         used |= _table_partition_builders(ast.parse(path.read_text()))
     used_prefixes = {partition_prefix(getattr(schema, name)) for name in used}
     granted = {partition_prefix(b) for access in TABLE_ACCESS.values() for b in access.partitions}
@@ -285,6 +299,7 @@ def test_every_partition_the_repository_writes_is_declared() -> None:
         "tenant_pk",
         "tenant_usage_pk",
         "settlement_pk",
+        "pace_pk",
     }
     assert used_prefixes == granted | operator
     assert not granted & operator, "a partition the operator alone writes is granted to a function"

@@ -1,4 +1,4 @@
-"""The poller state machine: its definition, its retries and failure path, its timeout, logging and tracing."""
+"""The job workflow: dispatch rounds, then the polling loop; retries and failure paths, timeout, logging, tracing."""
 
 from __future__ import annotations
 
@@ -29,10 +29,31 @@ def definition(machine: dict[str, Any]) -> dict[str, Any]:
     return rendered
 
 
-def test_wait_poll_choice_loop(synth: Synth, definition: dict[str, Any]) -> None:
+def test_dispatch_rounds_then_the_wait_poll_choice_loop(synth: Synth, definition: dict[str, Any]) -> None:
     states = definition["States"]
 
-    assert definition["StartAt"] == "Wait"
+    assert definition["StartAt"] == "Dispatch"
+    dispatch = states["Dispatch"]
+    assert dispatch["Type"] == "Task"
+    assert dispatch["Resource"] == f"<{synth.function_id('dispatch')}.Arn>"
+    assert "Parameters" not in dispatch
+    assert "ResultPath" not in dispatch
+    assert dispatch["Next"] == "IsDispatched"
+    # Ended: nothing to track. With a provider: the polling loop. Neither: wait, then another round.
+    assert states["IsDispatched"] == {
+        "Type": "Choice",
+        "Choices": [
+            {"Variable": "$.done", "BooleanEquals": True, "Next": "Finished"},
+            {"Variable": "$.dispatched", "BooleanEquals": True, "Next": "Wait"},
+        ],
+        "Default": "WaitToDispatch",
+    }
+    assert {k: v for k, v in states["WaitToDispatch"].items() if k != "Comment"} == {
+        "Type": "Wait",
+        "SecondsPath": "$.wait_seconds",
+        "Next": "Dispatch",
+    }
+
     assert states["Wait"] == {"Type": "Wait", "SecondsPath": "$.wait_seconds", "Next": "Poll"}
     poll = states["Poll"]
     assert poll["Type"] == "Task"
@@ -47,7 +68,42 @@ def test_wait_poll_choice_loop(synth: Synth, definition: dict[str, Any]) -> None
         "Default": "Wait",
     }
     assert states["Finished"] == {"Type": "Succeed"}
-    assert set(states) == {"Wait", "Poll", "IsDone", "Finished", "KeepWaiting"}
+    assert set(states) == {
+        "Dispatch",
+        "IsDispatched",
+        "WaitToDispatch",
+        "DispatchLater",
+        "Wait",
+        "Poll",
+        "IsDone",
+        "Finished",
+        "KeepWaiting",
+    }
+
+
+def test_a_waiting_round_costs_three_state_transitions(definition: dict[str, Any]) -> None:
+    """WaitToDispatch -> Dispatch -> IsDispatched -> WaitToDispatch: the cost of each round a job waits."""
+    states = definition["States"]
+    loop = ["WaitToDispatch", states["WaitToDispatch"]["Next"], states["Dispatch"]["Next"]]
+    assert loop == ["WaitToDispatch", "Dispatch", "IsDispatched"]
+    assert states["IsDispatched"]["Default"] == loop[0]
+
+
+def test_a_dispatch_that_keeps_failing_waits_a_minute_and_tries_again(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+
+    service_errors, task_failures = states["Dispatch"]["Retry"]
+    assert "Lambda.ServiceException" in service_errors["ErrorEquals"]
+    assert task_failures["ErrorEquals"] == ["States.TaskFailed"]
+    assert task_failures["MaxAttempts"] == 3
+    assert states["Dispatch"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "DispatchLater"}]
+    later = states["DispatchLater"]
+    assert (later["Type"], later["Result"], later["ResultPath"], later["Next"]) == (
+        "Pass",
+        60,
+        "$.wait_seconds",
+        "WaitToDispatch",
+    )
 
 
 def test_poll_retries_with_backoff(definition: dict[str, Any]) -> None:

@@ -154,10 +154,30 @@ class Rig:
     def submit_all(
         self, requests: Sequence[Mapping[str, Any]], *, client: RelayClient | None = None, workers: int = 8
     ) -> list[dict[str, Any]]:
-        """Submit concurrently; answers in request order (an `ApiError` is raised for the first refusal)."""
+        """Submit concurrently; answers in request order (an `ApiError` is raised for the first refusal).
+
+        Each answer is the job as read once its workflow handed it to a provider (or ended it): admission
+        answers `submitting` at once, and these tests look at what dispatch made of the job.
+        """
         api = client or self.api
+
+        def submit(request: Mapping[str, Any]) -> dict[str, Any]:
+            job = api.submit(dict(request))
+            self.wait_dispatched(job["id"])
+            return api.get(job["id"])
+
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(requests)))) as pool:
-            return list(pool.map(lambda request: api.submit(dict(request)), requests))
+            return list(pool.map(submit, requests))
+
+    def wait_dispatched(self, job_id: str, timeout: float = JOB_TIMEOUT_SECONDS) -> JobRecord:
+        """The job once a provider took it (or it ended)."""
+
+        def left() -> JobRecord | None:
+            record = self.record(job_id)
+            return None if record.status.value == "submitting" else record
+
+        found: JobRecord = self.wait_for(left, timeout, f"job {job_id} dispatched")
+        return found
 
     def submit_expecting_error(self, request: Mapping[str, Any], *, client: RelayClient | None = None) -> ApiError:
         try:

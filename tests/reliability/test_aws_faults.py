@@ -22,7 +22,7 @@ from moto.s3.models import S3Backend
 from functions.notify import handler as notify_handler  # its `publish` is where notify dies
 from shared.models.common import JobStatus
 from shared.repository.jobs import JobRepository
-from shared.services import submit
+from shared.services import dispatch
 from tests.reliability.harness import Rig, tagged
 from tests.reliability.invariants import Expect
 
@@ -166,30 +166,35 @@ def test_the_archive_dying_between_completing_and_tagging_an_upload_re_runs_with
     system.check({job["id"]: Expect("succeeded")})
 
 
-def test_the_api_dying_after_the_provider_accepted_is_settled_by_the_callback_or_the_poller(
+def test_the_dispatcher_dying_after_the_provider_accepted_is_settled_by_the_callback_or_the_poller(
     system: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The submit function stops between the provider's answer and recording it. The app sees an error;
-    Vidgo's callback (it carries the job id) adopts the task, and a poll-only provider's job is failed as
-    `submit_interrupted` once the grace period is over, with the orphan task left at the provider."""
-    tag = tagged("api dies")
-    original = submit._accepted
+    """The dispatch function stops between the provider's answer and recording it (the app had its 202 long
+    before). Step Functions runs Dispatch again: it finds the handoff mark and never offers the job again, to
+    that provider or any other. Vidgo's callback (it carries the job id) adopts the task, and a poll-only
+    provider's job is failed as `submit_interrupted` once the grace period is over, with the orphan task left
+    at the provider."""
+    tag = tagged("dispatcher dies")
+    original = dispatch._accepted
+    deaths: list[str] = []
 
     def accepted(rt: Any, job: Any, name: Any, result: Any) -> Any:
         if tag in job.request.prompt:
-            raise InjectedFault("the api function stopped before recording the provider's answer")
+            deaths.append(job.id)
+            raise InjectedFault("the dispatch function stopped before recording the provider's answer")
         return original(rt, job, name, result)
 
-    monkeypatch.setattr(submit, "_accepted", accepted)
-    with system.settings_for("poll", submit_grace_seconds=5):
+    monkeypatch.setattr(dispatch, "_accepted", accepted)
+    with system.settings_for("poll", submit_grace_seconds=5), system.settings_for("dispatch", submit_grace_seconds=5):
         answers = [system.post_job({"provider": p, "prompt": f"{tag} {p}"}) for p in ("vidgo", "aimlapi")]
-        assert [answer.status_code for answer in answers] == [502, 502], [a.text for a in answers]
-        by_prompt = {system.record(j).request.prompt: j for j in system.tenant_job_ids(system.key.tenant)}
-        vidgo_job, aimlapi_job = by_prompt[f"{tag} vidgo"], by_prompt[f"{tag} aimlapi"]
+        assert [answer.status_code for answer in answers] == [202, 202], [a.text for a in answers]
+        vidgo_job, aimlapi_job = (answer.json()["id"] for answer in answers)
         system.wait_terminal([vidgo_job, aimlapi_job], timeout=60)
-    vidgo_task = next(t for t in system.emulator.tasks("vidgo") if t.prompt == f"{tag} vidgo")
-    assert next(t for t in system.emulator.tasks("aimlapi") if t.prompt == f"{tag} aimlapi"), "the orphan task"
-    assert system.record(vidgo_job).provider_task_id == vidgo_task.task_id
+    assert sorted(deaths) == sorted([vidgo_job, aimlapi_job])  # each died once; the retried round sent nothing
+    vidgo_tasks = [t for t in system.emulator.tasks("vidgo") if t.prompt == f"{tag} vidgo"]
+    aimlapi_tasks = [t for t in system.emulator.tasks("aimlapi") if t.prompt == f"{tag} aimlapi"]
+    assert (len(vidgo_tasks), len(aimlapi_tasks)) == (1, 1), "one task per job: the retried Dispatch sent nothing"
+    assert system.record(vidgo_job).provider_task_id == vidgo_tasks[0].task_id
     interrupted = system.record(aimlapi_job)
     assert [a.outcome.value for a in interrupted.attempts] == ["interrupted"]
     system.check(

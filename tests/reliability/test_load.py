@@ -165,7 +165,10 @@ def test_concurrent_jobs_with_dropped_and_duplicated_callbacks_all_complete(
     submitted = time.time()
     ids = [answer["id"] for answer, _ in answers]
     assert len(set(ids)) == len(jobs), "two submissions got the same job id"
-    assert all(answer["status"] in {"queued", "running", "archiving", "succeeded"} for answer, _ in answers)
+    # Admitted at once (`submitting`); a fast dispatch may have moved it on before the answer was built.
+    assert all(
+        answer["status"] in {"submitting", "queued", "running", "archiving", "succeeded"} for answer, _ in answers
+    )
 
     finished = system.wait_terminal(ids, timeout=FINISH_TIMEOUT_SECONDS)
     last_completion = max(completed_at(record) for record in finished.values())

@@ -1,6 +1,7 @@
-"""Providers refusing or hanging on submit: `auto` fails over and keeps every attempt; a named provider
-gives a clear 502 or 503; a timed-out submit that the provider did take leaves a task whose callbacks
-cannot touch the job."""
+"""Providers refusing or hanging when a job is handed to them: `auto` fails over and keeps every attempt; a
+provider refusing the request fails the job `provider_rejected` (the POST was already answered 202); a
+timed-out submit that the provider did take leaves a task whose callbacks cannot touch the job.
+A 429 with Retry-After pauses the provider for every job: tests/reliability/test_dispatch.py."""
 
 from __future__ import annotations
 
@@ -29,13 +30,10 @@ def test_auto_routing_fails_over_on_every_retryable_refusal(system: Rig) -> None
     requests = []
     for status in FAILOVER_STATUSES:
         prompt = f"{tag} vidgo answers {status}"
-        retry_after = 30 if status == 429 else None
-        system.emulator.add_fault(
-            "submit_error", provider="vidgo", match_prompt=prompt, status=status, retry_after=retry_after
-        )
+        system.emulator.add_fault("submit_error", provider="vidgo", match_prompt=prompt, status=status)
         requests.append({"prompt": prompt})
     two_down = f"{tag} vidgo 429 then kie 500"
-    system.emulator.add_fault("submit_error", provider="vidgo", match_prompt=two_down, status=429, retry_after=5)
+    system.emulator.add_fault("submit_error", provider="vidgo", match_prompt=two_down, status=429)
     system.emulator.add_fault("submit_error", provider="kie", match_prompt=two_down, status=500)
     requests.append({"prompt": two_down})
 
@@ -45,8 +43,6 @@ def test_auto_routing_fails_over_on_every_retryable_refusal(system: Rig) -> None
         outcome = "unavailable"
         assert attempts(system, job["id"]) == [("vidgo", outcome, status), ("kie", "accepted", None)]
         assert not tasks_with_prompt(system, "vidgo", job["request"]["prompt"])
-    throttled = system.record(jobs[0]["id"]).attempts[0]
-    assert throttled.retry_after_seconds == 30
     assert jobs[-1]["provider"] == "aimlapi"
     assert attempts(system, jobs[-1]["id"]) == [
         ("vidgo", "unavailable", 429),
@@ -59,9 +55,7 @@ def test_auto_routing_fails_over_on_every_retryable_refusal(system: Rig) -> None
     system.check(expected)
 
 
-def test_when_no_provider_can_take_the_job_the_answer_is_503_and_a_retry_with_the_same_key_works(
-    system: Rig,
-) -> None:
+def test_when_no_provider_can_take_the_job_it_waits_and_a_later_round_hands_it_over(system: Rig) -> None:
     prompt = tagged("everyone is down")
     for provider, retry_after in (("vidgo", 120), ("kie", 40), ("aimlapi", None), ("pixwith", 90), ("apimart", None)):
         # Pixwith answers every error inside HTTP 200; "Credits not enough" is its unavailable answer.
@@ -69,64 +63,57 @@ def test_when_no_provider_can_take_the_job_the_answer_is_503_and_a_retry_with_th
         system.emulator.add_fault(
             "submit_error", provider=provider, match_prompt=prompt, status=status, retry_after=retry_after, times=1
         )
-    refused = system.post_job({"prompt": prompt}, idempotency_key="order-down-1")
-    assert refused.status_code == 503, refused.text
-    error = refused.json()["error"]
-    assert error["code"] == "provider_unavailable"
-    assert refused.headers["Retry-After"] == "40"  # the soonest any provider said
-    failed_id = error["details"]["job_id"]
-    assert [a["provider"] for a in error["details"]["attempts"]] == ["vidgo", "kie", "aimlapi", "pixwith", "apimart"]
-    assert {a["outcome"] for a in error["details"]["attempts"]} == {"unavailable"}
+    admitted = system.post_job({"prompt": prompt}, idempotency_key="order-down-1")
+    assert admitted.status_code == 202, admitted.text
+    assert admitted.json()["status"] == "submitting"
+    job_id = admitted.json()["id"]
 
-    # Nothing reached a provider, so the key was released: the same request and key now gets a new job.
-    retried = system.post_job({"prompt": prompt}, idempotency_key="order-down-1")
-    assert retried.status_code == 202, retried.text
-    assert "Idempotent-Replayed" not in retried.headers
-    new_id = retried.json()["id"]
-    assert new_id != failed_id
-    system.wait_terminal([new_id])
-    system.check(
-        {
-            failed_id: Expect("failed", error="provider_unavailable", provider_task=False),
-            new_id: Expect("succeeded", provider="vidgo", completed_by="callback"),
-        }
-    )
+    done = system.wait_terminal([job_id])[job_id]
+    outcomes = [(a.provider, a.outcome.value) for a in done.attempts]
+    assert outcomes == [(p, "unavailable") for p in ("vidgo", "kie", "aimlapi", "pixwith", "apimart")] + [
+        ("vidgo", "accepted")
+    ]
+    # The same key is the same job throughout: the app never had to retry.
+    replay = system.post_job({"prompt": prompt}, idempotency_key="order-down-1")
+    assert (replay.status_code, replay.json()["id"]) == (202, job_id)
+    system.check({job_id: Expect("succeeded", provider="vidgo", completed_by="callback")})
 
 
-NAMED_REFUSALS = [
-    # provider, provider's status, our status, our code, the job's error code
-    ("vidgo", 429, 503, "provider_unavailable", "provider_unavailable"),
-    ("kie", 455, 503, "provider_unavailable", "provider_unavailable"),
-    ("aimlapi", 500, 503, "provider_unavailable", "provider_unavailable"),
-    ("pixwith", 402, 503, "provider_unavailable", "provider_unavailable"),
-    ("apimart", 402, 503, "provider_unavailable", "provider_unavailable"),
-    ("kie", 422, 502, "provider_rejected", "provider_rejected"),
-    ("apimart", 400, 502, "provider_rejected", "provider_rejected"),
-]
+UNAVAILABLE_NAMED = [("vidgo", 429), ("kie", 455), ("aimlapi", 500), ("pixwith", 402), ("apimart", 402)]
+REJECTED_NAMED = [("kie", 422), ("apimart", 400)]
 
 
-def test_a_named_provider_that_refuses_gives_a_clear_502_or_503(system: Rig) -> None:
+def test_a_named_provider_refusing_the_request_fails_the_job_and_one_that_is_down_keeps_it_waiting(
+    system: Rig,
+) -> None:
     tag = tagged("named refusal")
-    expected: dict[str, Expect] = {}
-    for provider, status, answer, code, job_error in NAMED_REFUSALS:
+    answers: dict[str, tuple[str, int, str]] = {}
+    for provider, status in UNAVAILABLE_NAMED + REJECTED_NAMED:
         prompt = f"{tag} {provider} {status}"
-        retry_after = 15 if status == 429 else None
-        system.emulator.add_fault(
-            "submit_error", provider=provider, match_prompt=prompt, status=status, retry_after=retry_after
-        )
+        system.emulator.add_fault("submit_error", provider=provider, match_prompt=prompt, status=status)
         response = system.post_job({"provider": provider, "prompt": prompt})
-        assert response.status_code == answer, (provider, status, response.text)
-        error = response.json()["error"]
-        assert error["code"] == code, error
-        assert error["details"]["job_id"].startswith("job_"), error
-        [attempt] = error["details"]["attempts"]
+        assert response.status_code == 202, (provider, status, response.text)
+        answers[response.json()["id"]] = (provider, status, prompt)
+
+    expected: dict[str, Expect] = {}
+    for job_id, (provider, status, prompt) in answers.items():
         answered = 200 if provider == "pixwith" else status  # Pixwith's errors come inside HTTP 200
-        assert (attempt["provider"], attempt["http_status"]) == (provider, answered), attempt
-        assert attempt["outcome"] == ("unavailable" if answer == 503 else "rejected"), attempt
-        if retry_after:
-            assert response.headers["Retry-After"] == "15"
+        if (provider, status) in REJECTED_NAMED:
+            record = system.wait_terminal([job_id])[job_id]
+            [attempt] = record.attempts
+            assert (attempt.provider, attempt.http_status, attempt.outcome.value) == (provider, answered, "rejected")
+            expected[job_id] = Expect("failed", error="provider_rejected", provider=provider, provider_task=False)
+        else:
+            record = system.wait_for(lambda j=job_id: (r := system.record(j)).waiting and r, 20, f"{job_id} waiting")
+            assert record.status.value == "submitting"
+            assert record.waiting is not None
+            assert record.waiting.provider == provider
+            assert {(a.provider, a.http_status, a.outcome.value) for a in record.attempts} == {
+                (provider, answered, "unavailable")
+            }
+            system.api.cancel(job_id)  # the app gives up on it: nothing is sent afterwards (test_dispatch.py)
+            expected[job_id] = Expect("canceled", error="canceled", provider=provider, provider_task=False)
         assert not tasks_with_prompt(system, provider, prompt)
-        expected[error["details"]["job_id"]] = Expect("failed", error=job_error, provider=provider, provider_task=False)
     system.check(expected)
 
 
@@ -137,13 +124,14 @@ def test_a_submit_timeout_fails_over_and_the_orphan_tasks_callback_cannot_touch_
     system.emulator.add_fault("latency", provider="vidgo", match_prompt=tag, on="submit", seconds=2.5)
     named = f"{tag} named"
     system.emulator.add_fault("latency", provider="aimlapi", match_prompt=named, on="submit", seconds=2.5)
-    with system.settings_for("api", provider_read_timeout=1.0):
-        job = system.api.submit({"prompt": tag})
+    with system.settings_for("dispatch", provider_read_timeout=1.0):
+        [job] = system.submit_all([{"prompt": tag}])
         refused = system.post_job({"provider": "aimlapi", "prompt": named})
+        assert refused.status_code == 202, refused.text
+        refused_id = refused.json()["id"]
+        system.wait_terminal([refused_id])
     assert job["provider"] == "kie"
     assert attempts(system, job["id"]) == [("vidgo", "interrupted", None), ("kie", "accepted", None)]
-    assert refused.status_code == 503, refused.text
-    refused_id = refused.json()["error"]["details"]["job_id"]
 
     orphan = system.wait_for(lambda: tasks_with_prompt(system, "vidgo", tag), 15, "vidgo's orphan task")[0]
     assert f"/callbacks/vidgo/{job['id']}?" in (orphan.callback_url or "")
@@ -171,14 +159,14 @@ def test_pixwith_refusing_inside_http_200_is_an_unavailable_provider_not_an_inte
         prompt = f"{tag} {status}"
         system.emulator.add_fault("submit_error", provider="pixwith", match_prompt=prompt, status=status)
         response = system.post_job({"provider": "pixwith", "prompt": prompt}, idempotency_key=prompt)
-        assert response.status_code == 503, response.text
-        error = response.json()["error"]
-        assert [a["outcome"] for a in error["details"]["attempts"]] == ["unavailable"], error
-        expected[error["details"]["job_id"]] = Expect("failed", error="provider_unavailable", provider_task=False)
-        # Nothing was created at Pixwith, so the key must be free for a retry.
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        waiting = system.wait_for(lambda j=job_id: (r := system.record(j)).waiting and r, 20, f"{job_id} waiting")
+        assert [a.outcome.value for a in waiting.attempts] == ["unavailable"]
+        # Nothing was created at Pixwith: once it takes work again, a later round hands the same job over.
         system.emulator.clear_faults()
-        retried = system.post_job({"provider": "pixwith", "prompt": prompt}, idempotency_key=prompt)
-        assert retried.status_code == 202, retried.text
-        expected[retried.json()["id"]] = Expect("succeeded", provider="pixwith")
-    system.wait_terminal(list(expected))
+        expected[job_id] = Expect("succeeded", provider="pixwith")
+    done = system.wait_terminal(list(expected))
+    for record in done.values():
+        assert [a.outcome.value for a in record.attempts] == ["unavailable", "accepted"]
     system.check(expected)

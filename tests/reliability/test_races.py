@@ -110,7 +110,7 @@ def test_cancel_while_the_video_is_being_archived_removes_what_the_archive_store
     the job canceled and deletes what it stored: one version, hidden under a delete marker."""
     prompt = tagged("cancel while archiving")
     system.emulator.add_fault("download_slow", match_prompt=prompt, bytes_per_second=2000)
-    job = system.api.submit({"provider": "kie", "prompt": prompt})
+    [job] = system.submit_all([{"provider": "kie", "prompt": prompt}])
 
     def downloading() -> bool:
         task = system.emulator.task(job["provider_task_id"])

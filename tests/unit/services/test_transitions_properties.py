@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from shared.models.common import JobStatus
 from shared.models.job import JobRecord
 from shared.providers.base import ProviderState, TaskStatus
-from shared.repository.jobs import JobRepository
+from shared.repository.jobs import JobRepository, task_claim_key
 from shared.services.transitions import observe
 from tests.fixtures.jobs import build_job
 
@@ -56,6 +56,9 @@ def own(report: TaskStatus, job: JobRecord) -> TaskStatus:
 
 
 def start_job(jobs: JobRepository, status: JobStatus) -> JobRecord:
+    # Examples share the table: the provider tasks an earlier example's job claimed are free again for this one.
+    for task_id in (TASK, OTHER_TASK):
+        jobs.client.delete_item(TableName=jobs.table_name, Key=task_claim_key("vidgo", task_id))
     job = build_job(provider="vidgo")
     jobs.create(job)
     if status is JobStatus.SUBMITTING:

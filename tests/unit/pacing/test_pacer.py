@@ -1,0 +1,175 @@
+"""The shared pacer on moto DynamoDB, with an injected clock: rate, burst, roll-over, pauses, places in flight."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from shared.models.common import ProviderName
+from shared.pacing.limits import DEFAULT_PROVIDER_LIMITS, ProviderLimit
+from shared.pacing.pacer import Pacer, Refusal
+from tests.fixtures.aws import TABLE
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pacer_for(client: Any, clock: Clock, **limits: ProviderLimit) -> Pacer:
+    def limit(provider: ProviderName) -> ProviderLimit:
+        return limits.get(provider) or DEFAULT_PROVIDER_LIMITS[provider]
+
+    return Pacer(TABLE, client, limit, clock=clock)
+
+
+FOUR_PER_2S = ProviderLimit(submits_per_window=4, window_seconds=2, max_in_flight=100)
+
+
+def test_a_window_admits_its_burst_then_refuses_with_the_time_to_the_next_slot(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+
+    granted = [pacer.acquire("kie", f"job_{i}").granted for i in range(4)]
+    refused = pacer.acquire("kie", "job_4")
+
+    assert granted == [True] * 4
+    assert (refused.granted, refused.refusal) == (False, Refusal.RATE_LIMITED)
+    assert refused.retry_in == pytest.approx(2.0)  # all four came at once: the first leaves the window in 2 s
+    assert pacer.in_flight("kie") == 4  # the refused job holds no place
+    assert not pacer.holds("kie", "job_4")
+
+
+def test_the_window_rolls_over_one_task_at_a_time(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    for i in range(4):
+        assert pacer.acquire("kie", f"a{i}").granted
+        clock.now += 0.25  # at 0, 0.25, 0.5, 0.75
+
+    clock.now = 1_000_001.99
+    refused = pacer.acquire("kie", "b0")
+    assert not refused.granted
+    assert refused.retry_in == pytest.approx(0.01)
+    clock.now = 1_000_002.0  # the first task left the window: one slot, no more
+    assert pacer.acquire("kie", "b0").granted
+    assert not pacer.acquire("kie", "b1").granted
+    clock.now += 10  # idle far longer than a window: a full window again, never a backlog of credit
+    assert [pacer.acquire("kie", f"c{i}").granted for i in range(5)] == [True] * 4 + [False]
+
+
+def test_over_any_span_no_more_than_the_window_allows_are_admitted(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    admitted: list[float] = []
+    for step in range(200):  # 20 s, a try every 0.1 s
+        if pacer.acquire("kie", f"job_{step}").granted:
+            admitted.append(clock.now)
+        clock.now += 0.1
+    for start in admitted:
+        in_window = [t for t in admitted if start <= t < start + 2]
+        assert len(in_window) <= 4
+    assert len(admitted) == 40  # 4 in every 2 s: the limit is used, not just respected
+
+
+def test_in_flight_places_are_capped_and_given_back_idempotently(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=ProviderLimit(submits_per_window=100, window_seconds=1, max_in_flight=2))
+
+    assert pacer.acquire("kie", "job_a").granted
+    assert pacer.acquire("kie", "job_b").granted
+    full = pacer.acquire("kie", "job_c")
+    assert (full.granted, full.refusal) == (False, Refusal.AT_CAPACITY)
+
+    assert pacer.release("kie", "job_a") is True
+    assert pacer.release("kie", "job_a") is False  # twice (a stream record delivered again): no double free
+    assert pacer.release("kie", "job_never") is False
+    assert pacer.in_flight("kie") == 1
+    assert pacer.acquire("kie", "job_c").granted
+    assert pacer.in_flight("kie") == 2
+
+
+def test_acquiring_again_for_the_same_job_keeps_its_one_place(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=ProviderLimit(submits_per_window=100, window_seconds=1, max_in_flight=1))
+
+    assert pacer.acquire("kie", "job_a").granted
+    assert pacer.acquire("kie", "job_a").granted  # a retried dispatch: its own place, not a second one
+    assert pacer.in_flight("kie") == 1
+    assert pacer.release("kie", "job_a") is True
+    assert pacer.in_flight("kie") == 0
+
+
+def test_a_pause_holds_the_provider_until_it_ends_and_is_never_shortened(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    pacer.pause("kie", 30)
+    pacer.pause("kie", 5)  # a shorter Retry-After later does not cut the longer one
+
+    paused = pacer.acquire("kie", "job_a")
+    assert (paused.granted, paused.refusal) == (False, Refusal.PAUSED)
+    assert paused.retry_in == pytest.approx(30)
+    assert pacer.in_flight("kie") == 0
+    assert pacer.acquire("vidgo", "job_a").granted  # other providers are not held back
+
+    clock.now += 30
+    assert pacer.acquire("kie", "job_a").granted
+
+
+def test_providers_are_paced_separately(dynamodb: Any) -> None:
+    clock = Clock()
+    one = ProviderLimit(submits_per_window=1, window_seconds=10, max_in_flight=10)
+    pacer = pacer_for(dynamodb, clock, kie=one, vidgo=one)
+
+    assert pacer.acquire("kie", "job_a").granted
+    assert not pacer.acquire("kie", "job_b").granted
+    assert pacer.acquire("vidgo", "job_b").granted
+
+
+def test_300_concurrent_acquires_never_exceed_the_rate_or_the_in_flight_limit(dynamodb: Any) -> None:
+    """Threads share one moto table (writes serialized as DynamoDB applies them): conditions decide, not luck."""
+    clock = Clock()
+    limit = ProviderLimit(submits_per_window=20, window_seconds=10, max_in_flight=15)
+    pacer = pacer_for(dynamodb, clock, kie=limit)
+    granted: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(30)
+
+    def worker(index: int) -> None:
+        start.wait()
+        for n in range(10):
+            job_id = f"job_{index}_{n}"
+            if pacer.acquire("kie", job_id).granted:
+                with lock:
+                    granted.append(job_id)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(granted) == 15  # the in-flight cap binds first (the burst would allow 20)
+    assert pacer.in_flight("kie") == 15
+    assert all(pacer.holds("kie", job_id) for job_id in granted)
+
+    # Free them all at once, concurrently and twice each: the count returns to exactly zero.
+    def free(job_id: str) -> None:
+        pacer.release("kie", job_id)
+        pacer.release("kie", job_id)
+
+    freeing = [threading.Thread(target=free, args=(job_id,)) for job_id in granted]
+    for thread in freeing:
+        thread.start()
+    for thread in freeing:
+        thread.join()
+    assert pacer.in_flight("kie") == 0
+
+    # The rate: only what is left of the window's 20 is admitted now, with places to spare.
+    more = [pacer.acquire("kie", f"late_{i}").granted for i in range(10)]
+    assert sum(more) == 5
