@@ -34,6 +34,7 @@ from bench.load import EventCollector
 from local.provider_emulator import KIE_DOCUMENTED_LIMIT, ProviderLimit
 from local.system import LocalOptions, LocalSystem
 from shared.models.common import PROVIDER_NAMES, ProviderName
+from shared.pacing.limits import DEFAULT_PROVIDER_LIMITS
 from shared.repository.keys import TenantLimits
 
 JOB_SECONDS = 3.0
@@ -45,11 +46,17 @@ MAKESPAN_RATIO_TARGET = 1.15
 # A team posting a campaign's clips at once is on the pro tier (100 requests/s, burst 200): the standard tier's
 # 10/s would have the gateway refuse the burst (429) before the relay sees it.
 TENANT_TIER = "pro"
-# Kie documents its limit; the others publish none, and the relay assumes 10 new tasks per 10 s, 50 in flight.
-UNPUBLISHED_LIMIT = ProviderLimit(submits_per_window=10, window_seconds=10, max_concurrent=50)
+# The emulated providers enforce what the relay's pacing assumes of them: Kie its documented limit, the four that
+# publish none the relay's conservative defaults (10 new tasks per 10 s, 50 in flight).
 LIMITS: dict[ProviderName, ProviderLimit] = {
-    name: KIE_DOCUMENTED_LIMIT if name == "kie" else UNPUBLISHED_LIMIT for name in PROVIDER_NAMES
+    name: ProviderLimit(
+        submits_per_window=relay.submits_per_window,
+        window_seconds=relay.window_seconds,
+        max_concurrent=relay.max_in_flight,
+    )
+    for name, relay in DEFAULT_PROVIDER_LIMITS.items()
 }
+assert LIMITS["kie"] == KIE_DOCUMENTED_LIMIT, "the relay's Kie default is Kie's documented limit"
 
 
 def rate(limit: ProviderLimit) -> float:
