@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bench.common import Report, machine
 
-NAMES = ("cold_start", "archive", "latency", "cost", "load", "status_list")
+NAMES = ("cold_start", "archive", "latency", "cost", "load", "status_list", "burst")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -20,6 +20,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="smaller sizes and counts, scaled waits (says so in its output)"
     )
+    burst = parser.add_argument_group("burst")
+    burst.add_argument("--burst-jobs", type=int, metavar="N", help="jobs naming kie in the first run (300)")
+    burst.add_argument("--burst-auto-jobs", type=int, metavar="N", help="auto jobs in the second run (500; 0 skips it)")
+    burst.add_argument("--burst-threads", type=int, metavar="N", help="client threads posting them (16)")
     return parser.parse_args(argv)
 
 
@@ -50,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench import cost
 
             report = cost.run(args.quick, load)
+        elif name == "burst":
+            from bench import burst
+
+            report = burst.run(args.quick, args.burst_jobs, args.burst_auto_jobs, args.burst_threads)
         elif name == "status_list":
             from bench import status_list
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -27,10 +27,10 @@ from local.aws.moto_server import AwsEmulator
 from local.aws.step_functions import install_state_machines
 from local.aws.template import REGION, Resolver, Template
 from local.environment import override_environment
-from local.provider_emulator import ProviderEmulator
+from local.provider_emulator import KIE_DOCUMENTED_LIMIT, ProviderEmulator, ProviderLimit
 from local.synth import ROOT, asset_archives, synthesize
 from shared.gateways.usage_plans import UsagePlans
-from shared.models.common import PROVIDER_NAMES
+from shared.models.common import PROVIDER_NAMES, ProviderName
 from shared.models.tiers import DEFAULT_TIER
 from shared.repository.keys import KeyRepository, TenantLimits
 from shared.services.tenants import provision
@@ -51,6 +51,10 @@ class LocalOptions:
     dispatch_retry_max_seconds: float = 5.0
     kie_hmac_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     log_file: Path | None = None
+    # The submit limits the emulated providers enforce: Kie's documented ones unless told otherwise.
+    provider_limits: Mapping[ProviderName, ProviderLimit | None] = field(
+        default_factory=lambda: {"kie": KIE_DOCUMENTED_LIMIT}
+    )
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class LocalSystem:
             port=self.options.emulator_port,
             job_seconds=self.options.job_seconds,
             kie_hmac_key=self.options.kie_hmac_key,
+            limits=self.options.provider_limits,
         )
         self.emulator.start()
         aliases = self._start_console(template, deployer)

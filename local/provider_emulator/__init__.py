@@ -26,11 +26,17 @@ Control API (JSON over HTTP, no auth, under `/_control`):
     GET    /_control/tasks[?provider=p]   tasks (see below)
     GET    /_control/tasks/<task_id>      one task (percent-encode AI/ML ids, they contain ":" and "/")
     POST   /_control/tasks/<task_id>/finish  {"outcome": "success"|"fail", "message"?} ends a task now
-    GET    /_control/stats                per provider: submits (+ accepted/rejected), status_queries,
-                                          downloads, callbacks (attempts) and callbacks_delivered
+    GET    /_control/stats                per provider: submits (+ accepted/rejected), submits_rate_limited,
+                                          status_queries, downloads, callbacks (attempts), callbacks_delivered
     GET    /_control/callbacks            every callback attempt, in order
-    GET    /_control/config               timing; PUT with {"job_seconds"?, "provider_job_seconds"?:
-                                          {"kie": 0.5, "vidgo": null}, "callback_backoff_scale"?}
+    GET    /_control/config               timing and limits; PUT with {"job_seconds"?, "provider_job_seconds"?:
+                                          {"kie": 0.5, "vidgo": null}, "callback_backoff_scale"?, "variants"?,
+                                          "limits"?: {"kie": {"submits_per_window": 20, "window_seconds": 10,
+                                          "max_concurrent": 100}, "vidgo": null}}; invalid -> 400, no change
+
+Submit limits: over a provider's rolling window rate or its tasks in flight, a submit is refused in that
+provider's rate-limit style (429; Pixwith HTTP 200 `code: 0` "Too many ...") and counted as
+submits_rate_limited. Only accepted submits take a slot.
 
 A task shows: provider, task_id, model, state (queued/running/succeeded/failed), provider_status,
 progress, prompt, submitted body, callback_url, created_at, job_seconds, finished_at, fail_message,
@@ -69,5 +75,13 @@ from __future__ import annotations
 
 from local.provider_emulator.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, kie_signature
 from local.provider_emulator.emulator import ProviderEmulator
+from local.provider_emulator.limits import KIE_DOCUMENTED_LIMIT, ProviderLimit
 
-__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "ProviderEmulator", "kie_signature"]
+__all__ = [
+    "KIE_DOCUMENTED_LIMIT",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "ProviderEmulator",
+    "ProviderLimit",
+    "kie_signature",
+]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from local.provider_emulator.engine import Engine
 from local.provider_emulator.faults import FAULT_ADAPTER
+from local.provider_emulator.limits import ProviderLimit
 from local.provider_emulator.providers.base import Reply
 from local.provider_emulator.tasks import Phase
 from shared.models.common import PROVIDER_NAMES, ProviderName
@@ -33,13 +34,16 @@ class ConfigUpdate(BaseModel):
     provider_job_seconds: dict[ProviderName, Annotated[float, Field(ge=0, le=3600)] | None] | None = None
     callback_backoff_scale: float | None = Field(default=None, ge=0, le=100)
     variants: bool | None = None
+    # a provider's entry replaces its limits; null removes them; providers left out keep theirs
+    limits: dict[ProviderName, ProviderLimit | None] | None = None
 
 
 class ControlError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.field = field
 
 
 def _ok(body: Any, status: int = 200) -> Reply:
@@ -56,9 +60,15 @@ def _json_body(raw: bytes) -> Any:
 
 
 def _validation_message(exc: ValidationError) -> str:
+    where, reason = _field_and_reason(exc)
+    return f"{where}: {reason}"
+
+
+def _field_and_reason(exc: ValidationError) -> tuple[str, str]:
+    """The first error's field path (dict keys by name, pydantic's `[key]` marker dropped) and reason."""
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
+    where = ".".join(str(part) for part in first["loc"] if part != "[key]") or "body"
+    return where, first["msg"].removeprefix("Value error, ")
 
 
 class ControlApi:
@@ -70,7 +80,11 @@ class ControlApi:
         try:
             return self._route(method, path.removeprefix(PREFIX), query, raw)
         except ControlError as exc:
-            return Reply(exc.status, {"error": exc.message})
+            if exc.field is None:
+                return Reply(exc.status, {"error": exc.message})
+            return Reply(
+                exc.status, {"error": f"{exc.field}: {exc.message}", "field": exc.field, "reason": exc.message}
+            )
         except ValidationError as exc:
             return Reply(422, {"error": _validation_message(exc)})
 
@@ -142,7 +156,12 @@ class ControlApi:
     def _config(self, method: str, raw: bytes) -> Reply:
         config = self.engine.config
         if method == "PUT":
-            update = ConfigUpdate.model_validate(_json_body(raw))
+            try:
+                update = ConfigUpdate.model_validate(_json_body(raw))
+            except ValidationError as exc:
+                # Nothing is applied unless the whole update is valid.
+                field, reason = _field_and_reason(exc)
+                raise ControlError(400, reason, field) from exc
             if update.job_seconds is not None:
                 config.job_seconds = update.job_seconds
             for provider, seconds in (update.provider_job_seconds or {}).items():
@@ -154,6 +173,11 @@ class ControlApi:
                 config.callback_backoff_scale = update.callback_backoff_scale
             if update.variants is not None:
                 config.variants = update.variants
+            for provider, limit in (update.limits or {}).items():
+                if limit is None:
+                    config.limits.pop(provider, None)
+                else:
+                    config.limits[provider] = limit
         elif method != "GET":
             raise ControlError(405, f"{method} is not allowed on {PREFIX}/config")
         return _ok(
@@ -162,6 +186,7 @@ class ControlApi:
                 "provider_job_seconds": dict(config.provider_job_seconds),
                 "callback_backoff_scale": config.callback_backoff_scale,
                 "variants": config.variants,
+                "limits": {name: limit.model_dump() for name, limit in config.limits.items()},
                 "kie_signing": config.kie_hmac_key is not None,
             }
         )

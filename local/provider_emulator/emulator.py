@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
 from local.provider_emulator.control import ControlApi
 from local.provider_emulator.engine import EmulatorConfig, Engine, ProviderStats
 from local.provider_emulator.faults import FAULT_ADAPTER
+from local.provider_emulator.limits import LimitsInput, ProviderLimit, parse_limits
 from local.provider_emulator.media import ASSET_NAMES
 from local.provider_emulator.providers import provider_apis
 from local.provider_emulator.server import EmulatorHTTPServer
@@ -34,6 +36,8 @@ class ProviderEmulator:
         *,
         provider_job_seconds: Mapping[str, float] | None = None,
         callback_backoff_scale: float = 1.0,
+        limits: LimitsInput | None = None,
+        limit_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if job_seconds < 0:
             raise ValueError(f"job_seconds must be >= 0; got {job_seconds}")
@@ -53,8 +57,9 @@ class ProviderEmulator:
             kie_hmac_key=kie_hmac_key,
             provider_job_seconds=per_provider,
             callback_backoff_scale=callback_backoff_scale,
+            limits=parse_limits(limits or {}),
         )
-        self.engine = Engine(config, provider_apis())
+        self.engine = Engine(config, provider_apis(), limit_clock)
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
@@ -174,6 +179,18 @@ class ProviderEmulator:
     def set_variants(self, on: bool) -> None:
         """Answer in every shape each provider's docs show, rotating per task, or only in the first."""
         self.engine.config.variants = on
+
+    def set_limit(self, provider: str, limit: ProviderLimit | Mapping[str, object] | None) -> None:
+        """Set (or with None remove) a provider's submit limits, as `PUT /_control/config` `limits` does."""
+        name = _provider(provider, "provider")
+        parsed = parse_limits({name: limit})
+        if name in parsed:
+            self.engine.config.limits[name] = parsed[name]
+        else:
+            self.engine.config.limits.pop(name, None)
+
+    def limits(self) -> dict[ProviderName, ProviderLimit]:
+        return dict(self.engine.config.limits)
 
     def set_job_seconds(self, seconds: float, provider: str | None = None) -> None:
         """Job time for tasks submitted from now on, for all providers or one."""

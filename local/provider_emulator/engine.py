@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,6 +32,7 @@ from local.provider_emulator.faults import (
     LatencyFault,
     ResultSizeFault,
 )
+from local.provider_emulator.limits import ProviderLimit, Refusal, SubmitLimiter
 from local.provider_emulator.providers.base import ProviderApi, SubmitSpec
 from local.provider_emulator.tasks import CallbackAttempt, Phase, Task, TaskSnapshot, TaskView
 from shared.models.common import PROVIDER_NAMES, ProviderName
@@ -50,6 +51,8 @@ class EmulatorConfig:
     callback_backoff_scale: float = 1.0
     # Answer in every shape each provider's docs show, rotating per task (and per error answer).
     variants: bool = False
+    # Submit limits the providers enforce (absent: none).
+    limits: dict[ProviderName, ProviderLimit] = field(default_factory=dict)
 
     def seconds_for(self, provider: ProviderName) -> float:
         return self.provider_job_seconds.get(provider, self.job_seconds)
@@ -58,7 +61,8 @@ class EmulatorConfig:
 class ProviderStats(BaseModel):
     submits: int = 0
     submits_accepted: int = 0
-    submits_rejected: int = 0
+    submits_rejected: int = 0  # refusals of every kind, rate-limited ones included
+    submits_rate_limited: int = 0  # refused by a limit (window rate or tasks in flight)
     status_queries: int = 0
     downloads: int = 0
     callbacks: int = 0  # attempts, retries included
@@ -69,6 +73,7 @@ StatName = Literal[
     "submits",
     "submits_accepted",
     "submits_rejected",
+    "submits_rate_limited",
     "status_queries",
     "downloads",
     "callbacks",
@@ -77,7 +82,12 @@ StatName = Literal[
 
 
 class Engine:
-    def __init__(self, config: EmulatorConfig, apis: Mapping[ProviderName, ProviderApi]) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        apis: Mapping[ProviderName, ProviderApi],
+        limit_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.apis = dict(apis)
         self.faults = FaultBook()
@@ -93,6 +103,7 @@ class Engine:
         self._callback_log: list[CallbackAttempt] = []
         self._variant_counters = dict.fromkeys(PROVIDER_NAMES, 0)
         self._generation = 0
+        self.limiter = SubmitLimiter(limit_clock)
         self.dispatcher = CallbackDispatcher(
             self.record_attempt, lambda: self._generation, lambda: self.config.callback_backoff_scale
         )
@@ -125,6 +136,7 @@ class Engine:
             self._callback_log.clear()
             self._stats = {name: ProviderStats() for name in PROVIDER_NAMES}
             self._variant_counters = dict.fromkeys(PROVIDER_NAMES, 0)
+            self.limiter.reset()
             self.faults.clear()
             self._wake.notify_all()
 
@@ -173,7 +185,39 @@ class Engine:
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    def create_task(self, api: ProviderApi, spec: SubmitSpec, body: dict[str, Any]) -> Task:
+    def create_task(self, api: ProviderApi, spec: SubmitSpec, body: dict[str, Any]) -> Task | Refusal:
+        """A new task, or why the provider's limits refuse it now (checked and taken atomically)."""
+        plans: list[DeliveryPlan] = []
+        try:
+            with self._wake:
+                limit = self.config.limits.get(api.name)
+                if limit is not None and limit.max_concurrent is not None:
+                    plans = self._end_overdue(api.name)
+                refusal = self.limiter.refusal(api.name, limit)
+                if refusal is not None:
+                    self.count(api.name, "submits_rejected")
+                    self.count(api.name, "submits_rate_limited")
+                    return refusal
+                task = self._new_task(api, spec, body)
+                self.limiter.accepted(api.name, task.task_id, limit)
+                return task
+        finally:
+            for plan in plans:
+                self.dispatcher.dispatch(plan)
+
+    def _end_overdue(self, provider: ProviderName) -> list[DeliveryPlan]:
+        """End this provider's in-flight tasks whose time is up, so none is counted in flight late."""
+        now = time.time()
+        plans: list[DeliveryPlan] = []
+        for task_id in self.limiter.in_flight(provider):
+            task = self._tasks.get(task_id)
+            if task is not None and task.outcome is None and task.deadline <= now:
+                plan = self._finalize(task, None, None)
+                if plan is not None:
+                    plans.append(plan)
+        return plans
+
+    def _new_task(self, api: ProviderApi, spec: SubmitSpec, body: dict[str, Any]) -> Task:
         now = time.time()
         with self._wake:
             task_id = api.new_task_id(spec, now)
@@ -279,6 +323,7 @@ class Engine:
         task.end_progress = progress if phase is Phase.RUNNING else 0
         task.outcome = outcome
         task.finished = now
+        self.limiter.ended(task.provider, task.task_id)
         if outcome is Phase.FAILED:
             task.fail_message = message or DEFAULT_FAIL_MESSAGE
         else:

@@ -1,6 +1,7 @@
 """Submit and status requests to an emulated provider, in the order a real API checks things.
 
-Submit: latency fault, auth, `submit_error` fault, body validation, then the task is created.
+Submit: latency fault, auth, `submit_error` fault, body validation, then the provider's limits (window
+rate, tasks in flight) and, within them, the task is created.
 Status: latency fault, auth, `status_error` fault, the query's task id, then the task's state.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from local.provider_emulator.engine import Engine
 from local.provider_emulator.faults import StatusErrorFault, SubmitErrorFault
+from local.provider_emulator.limits import Refusal
 from local.provider_emulator.providers.base import Incoming, Operation, ProviderApi, Reply
 from local.provider_emulator.validation import Rejection, parse_json
 
@@ -66,6 +68,8 @@ def _submit(engine: Engine, api: ProviderApi, request: Incoming, path: str) -> t
         return api.error(exc.status or api.validation_status, exc.message, path=path), None
     assert isinstance(body, dict)  # parse_submit accepted it, so it is an object
     task = engine.create_task(api, spec, body)
+    if isinstance(task, Refusal):
+        return api.rate_limited(task, path=path), None
     return api.submit_reply(task.task_id, spec, task.created, task.job_seconds), task.variant
 
 

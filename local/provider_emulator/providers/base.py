@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from local.provider_emulator.limits import Refusal
 from local.provider_emulator.tasks import Phase, TaskSnapshot
 from shared.models.common import ProviderName
 
@@ -148,6 +149,14 @@ class ProviderApi(ABC):
     def fault_error(self, status: int, *, path: str = "") -> Reply:
         """The answer to an injected `submit_error`/`status_error` with this status."""
         return self.error(status, FAULT_MESSAGES.get(status, f"HTTP {status}"), path=path)
+
+    def rate_limited(self, refusal: Refusal, *, path: str = "") -> Reply:
+        """A submit over the provider's limits: its 429 (Pixwith: its HTTP 200 `code: 0`), no Retry-After
+        unless the limit asks for one."""
+        reply = self.error(429, refusal.message, path=path)
+        if refusal.retry_after is None:
+            return reply
+        return Reply(reply.status, reply.body, {**reply.headers, "Retry-After": str(refusal.retry_after)})
 
     def not_found(self, task_id: str, path: str = "") -> Reply:
         return self.error(404, f"task {task_id!r} not found", path=path)

@@ -27,16 +27,18 @@ def shared_emulator() -> Iterator[ProviderEmulator]:
 
 @pytest.fixture
 def emulator(shared_emulator: ProviderEmulator) -> Iterator[ProviderEmulator]:
-    """The shared emulator, reset (tasks, faults, counters, timing) for each test."""
+    """The shared emulator, reset (tasks, faults, counters, timing, limits) for each test."""
     shared_emulator.reset()
     config = shared_emulator.engine.config
     config.job_seconds = JOB_SECONDS
     config.provider_job_seconds.clear()
     config.callback_backoff_scale = BACKOFF_SCALE
     config.variants = False
+    config.limits.clear()
     yield shared_emulator
     shared_emulator.reset()
     config.variants = False
+    config.limits.clear()
 
 
 @pytest.fixture(scope="session")
