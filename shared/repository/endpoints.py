@@ -16,9 +16,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from shared import aws
 from shared.repository import schema
 from shared.repository.codec import error_code, from_attributes, to_attributes
+from shared.repository.table import TableRepository
 
 ENTITY = "webhook_endpoint"
 STATE_KEPT_SECONDS = 7 * 86_400
@@ -51,19 +51,7 @@ class EndpointState(BaseModel):
         return self.paused_until > now
 
 
-class EndpointHealthRepository:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        if not table_name:
-            raise ValueError("table_name is required")
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.new_client("dynamodb")
-        return self._client
-
+class EndpointHealthRepository(TableRepository):
     @staticmethod
     def _key(endpoint: Endpoint) -> dict[str, Any]:
         pk = schema.endpoint_pk(endpoint.tenant_id, endpoint.url_sha256)

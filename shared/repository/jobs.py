@@ -21,7 +21,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from shared import aws
 from shared.errors import (
     BadRequestError,
     IdempotencyConflictError,
@@ -34,6 +33,7 @@ from shared.models.common import JOB_ID, JobStatus, ProviderName, utcnow
 from shared.models.job import JobRecord
 from shared.repository import schema
 from shared.repository.codec import error_code, from_attributes, model_to_attributes, to_attributes
+from shared.repository.table import TableRepository
 from shared.repository.tenant_usage import Admission, admission_updates
 
 MAX_PAGE = 100
@@ -88,7 +88,7 @@ def task_claim_key(provider: str, task_id: str) -> dict[str, Any]:
     return to_attributes({schema.PK: schema.task_claim_pk(provider, digest), schema.SK: schema.TASK_CLAIM_SK})
 
 
-class JobRepository:
+class JobRepository(TableRepository):
     def __init__(
         self,
         table_name: str,
@@ -97,18 +97,9 @@ class JobRepository:
         retention_days: int = 0,
         idempotency_ttl_seconds: int = 86_400,
     ) -> None:
-        if not table_name:
-            raise ValueError("table_name is required")
-        self.table_name = table_name
-        self._client = client
+        super().__init__(table_name, client)
         self.retention_days = retention_days
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.new_client("dynamodb")
-        return self._client
 
     # -- items ---------------------------------------------------------------------------------
 

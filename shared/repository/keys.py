@@ -11,11 +11,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import aws
 from shared.errors import NotFoundError
 from shared.models.common import Timestamp, utcnow
 from shared.repository import schema
 from shared.repository.codec import error_code, from_attributes, model_to_attributes, number, to_attributes
+from shared.repository.table import TableRepository
 
 KEY_PREFIX = "kr_"
 # `kr_` + `secrets.token_urlsafe(32)`; matched whole (see shared.models.common on `$` and fullmatch).
@@ -71,19 +71,7 @@ class NewKey:
     record: ApiKeyRecord
 
 
-class KeyRepository:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        if not table_name:
-            raise ValueError("table_name is required")
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.new_client("dynamodb")
-        return self._client
-
+class KeyRepository(TableRepository):
     # -- tenants -------------------------------------------------------------------------------
 
     def ensure_tenant(self, tenant_id: str) -> TenantRecord:

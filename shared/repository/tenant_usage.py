@@ -14,11 +14,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import aws
 from shared.models.common import PROVIDER_NAMES, JobStatus, ProviderName, utcnow
 from shared.models.job import JobRecord
 from shared.repository import schema
 from shared.repository.codec import error_code, from_attributes, number, to_attributes
+from shared.repository.table import TableRepository
 
 # How long a settlement marker outlives the settlement: far beyond the stream's 24 h retention.
 MARKER_TTL = timedelta(days=30)
@@ -106,19 +106,7 @@ def final_credits(job: JobRecord) -> float:
     return 0.0
 
 
-class TenantUsageRepository:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        if not table_name:
-            raise ValueError("table_name is required")
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.new_client("dynamodb")
-        return self._client
-
+class TenantUsageRepository(TableRepository):
     def active(self, tenant_id: str) -> int:
         """Jobs of the tenant admitted and not yet settled."""
         answer = self.client.get_item(TableName=self.table_name, Key=_active_key(tenant_id), ConsistentRead=True)
