@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.models.common import PROVIDER_NAMES, ProviderList, ProviderName
 from shared.models.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier, TierName
 from shared.pacing.limits import DEFAULT_PROVIDER_LIMITS, ProviderLimit
-from shared.settings import Settings
+from shared.settings import Settings, object_from_json_text
 
 CONTEXT_PREFIX = "relay:"
 
@@ -123,11 +123,6 @@ class RelayConfig(BaseModel):
     tenant_tiers: dict[TierName, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS), min_length=1)
     default_tier: TierName = DEFAULT_TIER
 
-    @field_validator("tenant_tiers", mode="before")
-    @classmethod
-    def _tiers_from_json(cls, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
-
     @field_validator("enabled_providers")
     @classmethod
     def _some_enabled(cls, value: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
@@ -135,15 +130,8 @@ class RelayConfig(BaseModel):
             raise ValueError("at least one provider must be enabled")
         return value
 
-    @field_validator("provider_limits", mode="before")
-    @classmethod
-    def _limits_from_json(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not JSON: {exc.msg}") from exc
-        return value
+    # On the command line (-c relay:...=...) these are JSON text.
+    _objects_from_json = field_validator("provider_limits", "tenant_tiers", mode="before")(object_from_json_text)
 
     @property
     def provider_limits_json(self) -> str:

@@ -21,6 +21,16 @@ ENV_PREFIX = "KR_"
 MAX_WEBHOOK_DEADLINE_SECONDS = 15.0
 
 
+def object_from_json_text(value: Any) -> Any:
+    """A mapping given as JSON text (an environment variable, a CDK context value) parsed; anything else as is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc.msg}") from exc
+
+
 class ProviderEndpoint(BaseModel):
     """Where one provider lives and how patient we are with it."""
 
@@ -112,16 +122,8 @@ class Settings(BaseSettings):
     tenant_tiers: dict[TierName, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     default_tier: TierName = DEFAULT_TIER
 
-    @field_validator("provider_limits", mode="before")
-    @classmethod
-    def _limits_from_json(cls, value: Any) -> Any:
-        # Read from the environment as JSON by the settings source; from a plain mapping of strings, here.
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"provider_limits is not JSON: {exc.msg}") from exc
-        return value
+    # Read from the environment as JSON by the settings source; from a plain mapping of strings, here.
+    _objects_from_json = field_validator("provider_limits", "tenant_tiers", mode="before")(object_from_json_text)
 
     @model_validator(mode="after")
     def _waits_ordered(self) -> Settings:
@@ -130,12 +132,6 @@ class Settings(BaseSettings):
         if self.dispatch_retry_base_seconds > self.dispatch_retry_max_seconds:
             raise ValueError("dispatch_retry_base_seconds must not exceed dispatch_retry_max_seconds")
         return self
-
-    @field_validator("tenant_tiers", mode="before")
-    @classmethod
-    def _tiers_from_json(cls, value: object) -> object:
-        """A JSON object given as text (settings built from an environment mapping rather than read from it)."""
-        return json.loads(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _default_tier_exists(self) -> Settings:
