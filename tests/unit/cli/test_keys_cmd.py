@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from cli.main import main
@@ -27,21 +26,6 @@ from tests.fixtures.jobs import build_job
 from tests.support.events import FakeContext, fixture
 
 DEPLOYMENT = ["--table", TABLE, "--signing-secret", "kling-relay/signing"]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
-
-
-@pytest.fixture
-def rt(cloud: Cloud, install_runtime: Callable[[Runtime], Runtime], tier_plans: dict[str, str]) -> Runtime:
-    return install_runtime(cloud.runtime(httpx.Client()))
 
 
 def tenant_allowed(api_key: str) -> str | None:

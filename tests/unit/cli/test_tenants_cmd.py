@@ -4,11 +4,9 @@ each tenant gets its own usage plan key in its tier's plan, which the authorizer
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
 from cli.main import main
@@ -16,24 +14,8 @@ from functions.authorizer import handler as authorizer
 from shared.runtime import Runtime
 from tests.fixtures.cloud import Cloud
 from tests.support.events import FakeContext, fixture
+from tests.unit.cli.conftest import Run
 from tests.unit.cli.test_keys_cmd import DEPLOYMENT, table_items
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
-
-
-@pytest.fixture
-def rt(cloud: Cloud, install_runtime: Callable[[Runtime], Runtime], tier_plans: dict[str, str]) -> Runtime:
-    return install_runtime(cloud.runtime(httpx.Client()))
 
 
 def authorize(api_key: str) -> dict[str, Any]:
