@@ -47,8 +47,8 @@ class Poller:
         prefix, name = self.state_machine_arn.rsplit(":stateMachine:", 1)
         return f"{prefix}:execution:{name}:{job_id}"
 
-    def start(self, job_id: str, *, wait_seconds: int, polls: int = 0) -> None:
-        """Start the job's poller, first waiting `wait_seconds`; one already started is left as it is.
+    def start(self, job_id: str, *, callback_base: str) -> None:
+        """Start the job's workflow (it dispatches the job, then polls it); one already started is left as it is.
 
         (Step Functions answers a repeated start with the same input as a success itself, and one with another
         input, or after the first ended, with `ExecutionAlreadyExists`.)
@@ -57,7 +57,7 @@ class Poller:
             self._sfn.start_execution(
                 stateMachineArn=self.state_machine_arn,
                 name=job_id,
-                input=json.dumps({"job_id": job_id, "wait_seconds": wait_seconds, "polls": polls}),
+                input=json.dumps({"job_id": job_id, "callback_base": callback_base, "rounds": 0}),
             )
         except ClientError as exc:
             if _aws_code(exc) in ALREADY_STARTED:

@@ -7,20 +7,17 @@ can take it. So a burst is answered at once, and a provider's refusal arrives as
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from botocore.exceptions import ClientError
-
 from shared.errors import RelayError
+from shared.gateways.poller import PollerError
 from shared.ids import new_job_id
 from shared.models.common import JobStatus, ProviderName
 from shared.models.job import ErrorCode, JobError, JobRecord
 from shared.models.request import JobRequest
 from shared.providers.registry import capabilities
-from shared.repository.codec import error_code
 from shared.repository.jobs import IdempotencyClaim
 from shared.runtime import Runtime
 from shared.services.admission import create_admitted
@@ -68,16 +65,9 @@ def first_wait_seconds(settings: Settings, provider: ProviderName) -> int:
 
 def start_tracking(rt: Runtime, job: JobRecord, callback_base: str) -> None:
     """Start the job's workflow, named after the job (starting it twice is harmless): it dispatches, then polls."""
-    rt.require("state_machine_arn")
     try:
-        rt.client("stepfunctions").start_execution(
-            stateMachineArn=rt.settings.state_machine_arn,
-            name=job.id,
-            input=json.dumps({"job_id": job.id, "callback_base": callback_base, "rounds": 0}),
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ExecutionAlreadyExists":
-            return
+        rt.poller.start(job.id, callback_base=callback_base)
+    except PollerError as exc:
         raise TrackingStartError("job tracking could not start; retry the request") from exc
 
 

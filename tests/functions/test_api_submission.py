@@ -14,10 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import respx
+from botocore.exceptions import ClientError
 
 from functions.api import handler
 from shared.models.common import JobStatus
-from shared.models.job import JobRecord
+from shared.models.job import ErrorCode, JobRecord
 from shared.runtime import Runtime
 from shared.signing import SigningKeys
 from tests.fixtures.cloud import SIGNING_SECRET, Cloud
@@ -174,6 +175,31 @@ def test_the_job_is_recorded_submitting_and_its_workflow_started_before_the_prov
     assert job.provider_task_id == TASK_IDS[provider]
     assert [a.outcome.value for a in job.attempts] == ["accepted"]
     assert len(cloud.executions()) == 1
+
+
+class RefusingStepFunctions:
+    """Step Functions refusing every start, as when throttled: the job's workflow cannot start."""
+
+    def start_execution(self, **_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
+
+
+def test_a_workflow_that_cannot_start_is_a_503_the_job_failed_and_the_key_free_again(
+    rt: Runtime, router: respx.MockRouter
+) -> None:
+    rt._clients["stepfunctions"] = RefusingStepFunctions()
+    event = api_event("POST", "/jobs", body={"prompt": "a fox", "provider": "kie"}, headers={"Idempotency-Key": "k1"})
+
+    refused = answer(handler.lambda_handler(event, FakeContext()))
+
+    assert (refused.status, refused.error_code) == (503, "tracking_unavailable")
+    [job] = rt.jobs.list_for_tenant("tenant-a").items
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.code is ErrorCode.PROVIDER_UNAVAILABLE
+    assert calls(router) == {}  # nothing was sent to a provider
+    assert answer(handler.lambda_handler(event, FakeContext())).error_code == "tracking_unavailable"
+    assert len(rt.jobs.list_for_tenant("tenant-a").items) == 2  # the key was released: the retry is a new job
 
 
 # -- callback URLs -------------------------------------------------------------------------------

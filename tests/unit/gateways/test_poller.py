@@ -12,6 +12,7 @@ from shared.gateways.poller import Poller, PollerError
 
 DEFINITION = json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}})
 ROLE = "arn:aws:iam::123456789012:role/poller"
+BASE = "https://api.example.com/v1"
 
 
 @pytest.fixture
@@ -38,30 +39,31 @@ class Failing:
         raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "StopExecution")
 
 
-def test_a_poller_is_one_execution_named_after_the_job_with_its_first_wait(poller: Poller, sfn: Any) -> None:
-    poller.start("job_1", wait_seconds=15)
+def test_a_poller_is_one_execution_named_after_the_job_with_its_first_dispatch_input(poller: Poller, sfn: Any) -> None:
+    poller.start("job_1", callback_base=BASE)
 
     [execution] = sfn.list_executions(stateMachineArn=poller.state_machine_arn)["executions"]
     assert (execution["name"], execution["executionArn"]) == ("job_1", poller.execution_arn("job_1"))
     started = sfn.describe_execution(executionArn=execution["executionArn"])
-    assert json.loads(started["input"]) == {"job_id": "job_1", "wait_seconds": 15, "polls": 0}
+    assert json.loads(started["input"]) == {"job_id": "job_1", "callback_base": BASE, "rounds": 0}
 
 
 def test_starting_a_jobs_poller_again_is_success_and_starts_nothing_more(poller: Poller, sfn: Any) -> None:
-    poller.start("job_1", wait_seconds=15)
+    poller.start("job_1", callback_base=BASE)
 
-    poller.start("job_1", wait_seconds=15)
-    poller.start("job_1", wait_seconds=30)  # another input: ExecutionAlreadyExists, still success
+    poller.start("job_1", callback_base=BASE)
+    poller.start("job_1", callback_base=BASE + "/other")  # another input: ExecutionAlreadyExists, still success
 
     assert len(sfn.list_executions(stateMachineArn=poller.state_machine_arn)["executions"]) == 1
 
 
 def test_execution_already_exists_is_success() -> None:
-    Poller(Failing("ExecutionAlreadyExists"), "arn:aws:states:us-east-1:1:stateMachine:p").start("j", wait_seconds=1)
+    poller = Poller(Failing("ExecutionAlreadyExists"), "arn:aws:states:us-east-1:1:stateMachine:p")
+    poller.start("j", callback_base=BASE)
 
 
 def test_stop_ends_the_execution_and_stopping_one_not_running_is_nothing_to_do(poller: Poller, sfn: Any) -> None:
-    poller.start("job_1", wait_seconds=15)
+    poller.start("job_1", callback_base=BASE)
 
     assert poller.stop("job_1", cause="job canceled") is True
     assert sfn.describe_execution(executionArn=poller.execution_arn("job_1"))["status"] == "ABORTED"
@@ -72,7 +74,10 @@ def test_stop_ends_the_execution_and_stopping_one_not_running_is_nothing_to_do(p
 def test_other_refusals_are_poller_errors_naming_the_call_and_code(call: str, operation: str) -> None:
     poller = Poller(Failing("ThrottlingException"), "arn:aws:states:us-east-1:123456789012:stateMachine:poller")
 
-    calls = {"start": lambda: poller.start("job_1", wait_seconds=15), "stop": lambda: poller.stop("job_1", cause="x")}
+    calls = {
+        "start": lambda: poller.start("job_1", callback_base=BASE),
+        "stop": lambda: poller.stop("job_1", cause="x"),
+    }
 
     with pytest.raises(PollerError) as raised:
         calls[call]()
