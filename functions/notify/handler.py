@@ -15,7 +15,7 @@ from shared.observability import logger, metrics, tracer
 from shared.pacing.release import release_ended_task
 from shared.runtime import get_runtime
 from shared.services.admission import settle_finished
-from shared.services.notify import event_for_change, publish
+from shared.services.notify import event_for_job, job_from_image, publish
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 OUTCOME_METRICS = {
@@ -28,13 +28,16 @@ OUTCOME_METRICS = {
 
 def notify_record(record: DynamoDBRecord) -> None:
     change = record.raw_event.get("dynamodb", {})
-    settle_finished(get_runtime(), change.get("NewImage", {}))
-    found = event_for_change(change.get("NewImage", {}), change.get("OldImage"))
-    if found is None:
+    job = job_from_image(change.get("NewImage", {}))
+    if job is None:
         return
-    event, job = found
-    release_ended_task(get_runtime(), job)  # the provider's task is over: its place in flight is free again
-    publish(get_runtime(), event, job)
+    rt = get_runtime()
+    settle_finished(rt, job)
+    event = event_for_job(job, change.get("OldImage"))
+    if event is None:
+        return
+    release_ended_task(rt, job)  # the provider's task is over: its place in flight is free again
+    publish(rt, event, job)
     logger.info("event published", job_id=job.id, event_id=event.id, type=event.type)
     if job.status in OUTCOME_METRICS:
         metrics.add_metric(name=OUTCOME_METRICS[job.status], unit=MetricUnit.Count, value=1)

@@ -4,12 +4,11 @@ a finished job gives them back (settled to what it cost). Over a cap, nothing is
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from shared.errors import BudgetExceededError, TooManyActiveJobsError, TooManyRequestsError
 from shared.models.job import JobRecord
 from shared.observability import logger
-from shared.repository.jobs import AdmissionRefused, CreateResult, IdempotencyClaim, JobRepository
+from shared.repository.jobs import AdmissionRefused, CreateResult, IdempotencyClaim
 from shared.repository.keys import TenantRecord
 from shared.repository.tenant_usage import Admission, month_of
 from shared.runtime import Runtime
@@ -18,7 +17,7 @@ from shared.runtime import Runtime
 ACTIVE_RETRY_AFTER_SECONDS = 30
 
 
-def admission_for(rt: Runtime, job: JobRecord, tenant: TenantRecord | None) -> Admission:
+def admission_for(job: JobRecord, tenant: TenantRecord | None) -> Admission:
     """What the job takes from its tenant, under the tenant's caps as stored now."""
     return Admission(
         tenant_id=job.tenant_id,
@@ -31,7 +30,7 @@ def admission_for(rt: Runtime, job: JobRecord, tenant: TenantRecord | None) -> A
 
 def create_admitted(rt: Runtime, job: JobRecord, claim: IdempotencyClaim | None) -> CreateResult:
     """Store the job with its admission in one transaction; a cap it would exceed is a 429 and nothing is stored."""
-    admission = admission_for(rt, job, rt.keys.get_tenant(job.tenant_id))
+    admission = admission_for(job, rt.keys.get_tenant(job.tenant_id))
     active = rt.tenant_usage.active(job.tenant_id) if admission.max_active_jobs is not None else None
     refusal = _refused_before_writing(admission, active, replay=claim is not None)
     if refusal is None:
@@ -88,11 +87,8 @@ def seconds_to_next_month(now: datetime) -> int:
     return max(1, int((start - now).total_seconds()))
 
 
-def settle_finished(rt: Runtime, new_image: dict[str, Any]) -> bool:
-    """From a stream record: a job that just became terminal gives back its slot and settles its credits, once."""
-    if new_image.get("entity", {}).get("S") != "job":
-        return False
-    job = JobRepository.record_from_item(new_image)
+def settle_finished(rt: Runtime, job: JobRecord) -> bool:
+    """A job stored as terminal gives back its slot and settles its credits, once."""
     if not job.terminal:
         return False
     # Every terminal image is tried, not only the first: the marker makes all but one a no-op.

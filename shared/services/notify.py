@@ -17,16 +17,29 @@ from shared.runtime import Runtime
 INTERNAL_STATUSES = frozenset({JobStatus.SUBMITTING})
 
 
-def event_for_change(new_image: dict[str, Any], old_image: dict[str, Any] | None) -> tuple[JobEvent, JobRecord] | None:
-    """The event a stream record stands for, or None when the status did not change."""
+def job_from_image(new_image: dict[str, Any]) -> JobRecord | None:
+    """The job a stream record's new image holds, or None when the item is not a job."""
     if new_image.get("entity", {}).get("S") != "job":
         return None
-    job = JobRepository.record_from_item(new_image)
+    return JobRepository.record_from_item(new_image)
+
+
+def event_for_job(job: JobRecord, old_image: dict[str, Any] | None) -> JobEvent | None:
+    """The event the job's stored change stands for, or None when its status did not change."""
     if job.status in INTERNAL_STATUSES:
         return None
     if old_image is not None and old_image.get("status", {}).get("S") == job.status.value:
         return None
-    return event_from_record(job), job
+    return event_from_record(job)
+
+
+def event_for_change(new_image: dict[str, Any], old_image: dict[str, Any] | None) -> tuple[JobEvent, JobRecord] | None:
+    """The event a stream record stands for, with its job; None when it stands for none."""
+    job = job_from_image(new_image)
+    if job is None:
+        return None
+    event = event_for_job(job, old_image)
+    return None if event is None else (event, job)
 
 
 def message_attributes(event: JobEvent, job: JobRecord) -> dict[str, str]:
