@@ -24,6 +24,12 @@ for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
 
 import moto  # noqa: E402  (must be imported before any boto3 client exists)
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests assert what holds, never how fast: Hypothesis' per-example deadline (200 ms) is a wall-clock
+# assertion that a busy machine breaks, so it is off for the whole suite.
+settings.register_profile("relay", deadline=None)
+settings.load_profile("relay")
 
 # `make test` runs the reliability load scenario with this many jobs; `make bench` with 300.
 DEFAULT_LOAD_JOBS = 60
