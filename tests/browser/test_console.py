@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Route, expect
@@ -129,7 +130,36 @@ def test_fields_the_provider_cannot_honour_are_disabled_and_422_details_sit_besi
     screenshot(page, "submit-422")
 
 
+def answer_usage(page: Page, console: Console, status: int, body: dict[str, Any]) -> None:
+    """The browser gets this answer to `GET /v1/usage` instead of the local API's (another deployment's)."""
+    origin = console.url.rstrip("/")
+
+    def answer(route: Route) -> None:
+        route.fulfill(
+            status=status,
+            content_type="application/json",
+            headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"},
+            body=json.dumps(body),
+        )
+
+    page.route(re.compile(r".*/v1/usage$"), answer)
+
+
+def test_usage_shows_the_tenants_limits_and_use_from_the_api(page: Page, console_stack: Console) -> None:
+    sign_in(page, console_stack)
+    page.get_by_role("link", name="Usage").click()
+
+    usage = console_stack.api.usage()
+    expect(page.get_by_text(f"Active jobs: {usage['active_jobs']}")).to_be_visible()
+    table = page.locator("#usage-table")
+    expect(table).to_contain_text("limits.tier")
+    expect(table).to_contain_text(str(usage["limits"]["tier"]))
+    expect(table).to_contain_text("requests.used")
+
+
 def test_usage_says_when_the_api_has_none(page: Page, console_stack: Console) -> None:
+    # A deployment from before usage reporting answers 404.
+    answer_usage(page, console_stack, 404, {"error": {"code": "not_found", "message": "no such route"}})
     sign_in(page, console_stack)
     page.get_by_role("link", name="Usage").click()
 
@@ -143,17 +173,7 @@ def test_usage_is_charted_when_the_api_reports_it(page: Page, console_stack: Con
         "credits_this_month": {"kie": 120.5, "vidgo": 40, "apimart": 300},
         "requests_this_month": 812,
     }
-
-    def answer(route: Route) -> None:
-        origin = console_stack.url.rstrip("/")
-        route.fulfill(
-            status=200,
-            content_type="application/json",
-            headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"},
-            body=json.dumps(usage),
-        )
-
-    page.route(re.compile(r".*/v1/usage$"), answer)
+    answer_usage(page, console_stack, 200, usage)
     sign_in(page, console_stack)
     page.get_by_role("link", name="Usage").click()
 

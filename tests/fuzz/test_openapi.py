@@ -29,6 +29,7 @@ from schemathesis.checks import (
 )
 
 from local.system import LocalOptions, LocalSystem, NewKey
+from shared.repository.keys import TenantLimits
 from tests.support.api_client import TERMINAL, RelayClient
 
 pytestmark = [
@@ -50,15 +51,17 @@ OPERATIONS = [
     ("GET", "/jobs/{job_id}"),
     ("POST", "/jobs/{job_id}/cancel"),
     ("GET", "/providers"),
+    ("GET", "/usage"),
 ]
 PUBLIC = {("GET", "/providers")}
 JOB_PATHS = {"/jobs/{job_id}", "/jobs/{job_id}/cancel"}
-# GET /providers takes no input at all, so there is nothing to make invalid.
+# These take no input at all, so there is nothing to make invalid.
+NO_INPUT = {("GET", "/providers"), ("GET", "/usage")}
 CASES = [
     pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
     for method, path in OPERATIONS
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-    if not (mode is GenerationMode.NEGATIVE and (method, path) == ("GET", "/providers"))
+    if not (mode is GenerationMode.NEGATIVE and (method, path) in NO_INPUT)
 ]
 URL_FIELDS = ("first_frame_url", "last_frame_url", "webhook_url")
 MOTION_URL_FIELDS = ("image_url", "video_url")
@@ -105,7 +108,8 @@ def stack(loopback_only: None) -> Iterator[LocalSystem]:
 
 @pytest.fixture(scope="module")
 def api_key(stack: LocalSystem) -> NewKey:
-    return stack.create_api_key("fuzz")
+    # The pro tier, as the other suites' keys: the standard tier's usage plan would throttle the fuzzing itself.
+    return stack.create_api_key("fuzz", TenantLimits(tier="pro"))
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +204,12 @@ def test_the_document_lists_exactly_the_fuzzed_operations(api_schema: BaseSchema
 
 @pytest.mark.parametrize(
     ("method", "path", "model"),
-    [("GET", "/jobs", "JobPage"), ("GET", "/jobs/{job_id}", "JobView"), ("POST", "/jobs/{job_id}/cancel", "JobView")],
+    [
+        ("GET", "/jobs", "JobPage"),
+        ("GET", "/jobs/{job_id}", "JobView"),
+        ("POST", "/jobs/{job_id}/cancel", "JobView"),
+        ("GET", "/usage", "UsageView"),
+    ],
 )
 def test_every_success_answer_is_documented(api_schema: BaseSchema, method: str, path: str, model: str) -> None:
     responses = api_schema.raw_schema["paths"][path][method.lower()]["responses"]
