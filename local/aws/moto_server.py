@@ -44,6 +44,7 @@ class AwsEmulator:
     _server: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
     _restore_environment: Callable[[], None] | None = None
+    _config_before: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> str:
         """Start moto and point this process's AWS SDK at it (endpoint and fake credentials)."""
@@ -62,13 +63,19 @@ class AwsEmulator:
         self._restore_environment = override_environment(settings)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
-        answer = httpx.post(
-            f"{self.endpoint_url}/moto-api/config",
-            json={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}},
-            timeout=10,
+        self._config_before = self._set_config(
+            {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
         )
-        answer.raise_for_status()
         return self.endpoint_url
+
+    def _set_config(self, config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Set moto's configuration, which is process-wide; what the same keys held before, to put back."""
+        from moto.core.config import default_user_config
+
+        current: dict[str, dict[str, Any]] = dict(default_user_config)  # type: ignore[arg-type]
+        before = {service: {key: current[service][key] for key in keys} for service, keys in config.items()}
+        httpx.post(f"{self.endpoint_url}/moto-api/config", json=config, timeout=10).raise_for_status()
+        return before
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -87,6 +94,9 @@ class AwsEmulator:
     def stop(self) -> None:
         """Stop moto, forget its state (moto keeps it process-wide) and restore the environment."""
         if self._server is not None:
+            # Executing state machines and the rest stop with this emulator: other moto users in the process
+            # (unit tests on the same worker) get moto as they expect it.
+            self._set_config(self._config_before)
             httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10)
             self._server.stop()
             self._server = None
