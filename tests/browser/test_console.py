@@ -194,6 +194,7 @@ def test_cancel_from_the_job_page(page: Page, console_stack: Console) -> None:
     emulator.set_job_seconds(600, provider="aimlapi")
     try:
         job = console_stack.api.submit({"prompt": "a slow sunrise", "provider": "aimlapi"})
+        console_stack.api.wait_dispatched(job["id"])  # the provider's task is made at dispatch
     finally:
         emulator.set_job_seconds(2.0, provider="aimlapi")
     sign_in(page, console_stack)

@@ -132,6 +132,8 @@ def job_ids(stack: LocalSystem, api_key: NewKey) -> Iterator[list[str]]:
         ids = [
             api.submit({"provider": provider, "prompt": f"fuzz {provider}"})["id"] for provider in ("kie", "pixwith")
         ]
+        for job_id in ids:  # the provider's task is made at dispatch, with the job length set then
+            api.wait_dispatched(job_id)
     finally:
         stack.emulator.set_job_seconds(stack.options.job_seconds)
     yield ids

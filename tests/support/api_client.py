@@ -74,6 +74,18 @@ class RelayClient:
         catalog: dict[str, Any] = self._call("GET", "/providers")
         return catalog
 
+    def wait_dispatched(self, job_id: str, *, timeout: float = 60.0, interval: float = 0.1) -> dict[str, Any]:
+        """Poll the job until its workflow has handed it to a provider (or ended it): the provider's task exists,
+        so emulator settings that shape tasks (their length) have applied to it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if job["status"] != "submitting":
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still submitting after {timeout:.0f} s")
+            time.sleep(interval)
+
     def wait(
         self,
         job_id: str,
