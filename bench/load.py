@@ -42,6 +42,7 @@ class Event:
     sent_at: float  # SQS SentTimestamp: when SNS delivered the publish to our queue (ms resolution)
     created_at: float  # the event's created_at: when the status change it reports was stored
     completed_by: str | None = None
+    task_id: str | None = None  # the provider's task, once the job's Dispatch step recorded one
 
 
 @dataclass
@@ -116,6 +117,7 @@ class EventCollector:
                     sent_at=int(message["Attributes"]["SentTimestamp"]) / 1000,
                     created_at=_timestamp(body["created_at"]),
                     completed_by=body["data"].get("completed_by"),
+                    task_id=body["data"].get("provider_task_id"),
                 )
                 with self._lock:
                     self.by_job.setdefault(body["data"]["id"], []).append(event)
@@ -213,7 +215,6 @@ class LoadRig:
             outcome.submit_error = f"{type(exc).__name__}: {exc}"
             return
         outcome.job_id = job.id
-        outcome.task_id = job.provider_task_id
         outcome.job_created = job.created_at.timestamp()
 
     def _wait_finished(self, wave: list[JobOutcome], problems: list[str]) -> None:
@@ -239,6 +240,8 @@ class LoadRig:
 
     def _complete(self, outcome: JobOutcome) -> None:
         outcome.events = self.collector.events(outcome.job_id)
+        # Admission answers before any provider is called: the task id comes with the job's later events.
+        outcome.task_id = next((e.task_id for e in outcome.events if e.task_id), None)
         if outcome.task_id:
             task = self.emulator.task(outcome.task_id)
             if task is not None:
