@@ -102,7 +102,9 @@ class Waiting(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     reason: WaitReason
-    provider: ProviderName = Field(description="The first candidate, and why it could not take the job.")
+    provider: ProviderName = Field(
+        description="The provider whose submit slot the job booked, else the first candidate that could not take it."
+    )
     next_attempt_at: Timestamp
 
 

@@ -2,11 +2,14 @@
 
 Per provider, three kinds of item under `PACE#<provider>`:
 
-- `RATE`: a sliding window log: the times of the last `submits_per_window` new tasks. A task is admitted when
-  fewer than that many fall in the last `window_seconds`, so no window anywhere ever holds more (a token
-  bucket would let a full burst follow a refill: twice the limit in one window). Written read-then-
-  conditionally (the condition is the item's `version` as read), so two functions never spend the same
-  slot. `paused_until` holds the provider back after a 429 with Retry-After.
+- `RATE`: a sliding window log: the times of the last `submits_per_window` new tasks, booked ones included. A
+  task is admitted when fewer than that many fall in the last `window_seconds`, so no window anywhere ever
+  holds more (a token bucket would let a full burst follow a refill: twice the limit in one window). When the
+  window is spent, a job may book the first time at which it no longer is (`reserve`): the time joins the log
+  as if the task had been sent then, so the next job books the slot after it, and every waiting job knows
+  exactly when it goes instead of asking again and again. Written read-then-conditionally (the condition is
+  the item's `version` as read), so two functions never spend the same slot. `paused_until` holds the
+  provider back after a 429 with Retry-After.
 - `INFLIGHT`: the number of tasks the provider holds.
 - `SLOT#<job id>`: the job's place in that count. Acquire adds the slot and 1 in one transaction (only while
   the count is under the limit, only if the slot is new); release deletes the slot and subtracts 1 in one
@@ -16,6 +19,7 @@ Per provider, three kinds of item under `PACE#<provider>`:
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +39,8 @@ SLOT_PREFIX = "SLOT#"
 ENTITY = "pace"
 # Conditional writes lost to other functions before the rate is reported as contended (the job waits briefly).
 MAX_RACES = 8
+# A booking is worth more tries: losing it sends the job back to guessing when to ask again.
+MAX_BOOKING_RACES = 24
 
 
 class Refusal(StrEnum):
@@ -48,6 +54,7 @@ class Grant:
     granted: bool
     refusal: Refusal | None = None
     retry_in: float | None = None  # seconds until the refusal may lift, when known
+    at: float | None = None  # a booked slot: the time (epoch seconds) the job may be sent, the rate already spent
 
     @classmethod
     def yes(cls) -> Grant:
@@ -79,15 +86,37 @@ class Pacer:
 
     # -- acquire and release -------------------------------------------------------------------------
 
-    def acquire(self, provider: ProviderName, job_id: str) -> Grant:
-        """A place in flight and a submit slot for the job at `provider`, or why not (nothing held then)."""
+    def acquire(self, provider: ProviderName, job_id: str, *, booked: bool = False) -> Grant:
+        """A place in flight and a submit slot for the job at `provider`, or why not (nothing held then).
+
+        `booked`: the job's slot was reserved earlier and its time has come; only the place and a pause (one
+        that came after the booking) are checked, the rate was spent when the slot was booked.
+        """
         grant = self._take_place(provider, job_id)
         if not grant.granted:
             return grant
-        grant = self._take_rate(provider)
+        grant = self._unpaused(provider) if booked else self._take_rate(provider)
         if not grant.granted:
             self.release(provider, job_id)
         return grant
+
+    def reserve(self, provider: ProviderName, *, not_after: float) -> Grant:
+        """Book the provider's first free submit slot, if it comes no later than `not_after` (nothing is booked
+        otherwise). Granted with `at`, the slot's time; refused with the time it would have been in `retry_in`."""
+        limit = self.limits(provider)
+        for race in range(MAX_BOOKING_RACES):
+            item, now = self._rate_item(provider), self.clock()
+            paused_until = _paused_until(item)
+            recent = _recent(item, limit)
+            at = max(now, _first_free(recent, limit), paused_until or 0.0)
+            if at > not_after:
+                refusal = Refusal.PAUSED if paused_until is not None and at == paused_until else Refusal.RATE_LIMITED
+                return Grant(granted=False, refusal=refusal, retry_in=at - now)
+            kept = sorted([*recent, at])[-limit.submits_per_window :]
+            if self._record(provider, item.get("version", {}).get("N"), kept, at):
+                return Grant(granted=True, at=at)
+            _back_off(race, MAX_BOOKING_RACES)
+        return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=limit.interval_seconds)
 
     def release(self, provider: ProviderName, job_id: str) -> bool:
         """Give back the job's place in flight; False when it held none (already released, or never held)."""
@@ -175,31 +204,37 @@ class Pacer:
 
     # -- rate -------------------------------------------------------------------------------------
 
+    def _rate_item(self, provider: ProviderName) -> dict[str, Any]:
+        answer = self.client.get_item(TableName=self.table_name, Key=self._key(provider, RATE_SK), ConsistentRead=True)
+        item: dict[str, Any] = answer.get("Item", {})
+        return item
+
+    def _unpaused(self, provider: ProviderName) -> Grant:
+        paused_until, now = _paused_until(self._rate_item(provider)), self.clock()
+        if paused_until is not None and paused_until > now:
+            return Grant(granted=False, refusal=Refusal.PAUSED, retry_in=paused_until - now)
+        return Grant.yes()
+
     def _take_rate(self, provider: ProviderName) -> Grant:
         limit = self.limits(provider)
-        for _ in range(MAX_RACES):
-            answer = self.client.get_item(
-                TableName=self.table_name, Key=self._key(provider, RATE_SK), ConsistentRead=True
-            )
-            item = answer.get("Item", {})
-            now = self.clock()
-            paused_until = float(item["paused_until"]["N"]) if "paused_until" in item else None
+        for race in range(MAX_RACES):
+            item, now = self._rate_item(provider), self.clock()
+            paused_until = _paused_until(item)
             if paused_until is not None and paused_until > now:
                 return Grant(granted=False, refusal=Refusal.PAUSED, retry_in=paused_until - now)
-            recent = sorted(float(entry["N"]) for entry in item.get("recent", {}).get("L", []))
-            recent = recent[-limit.submits_per_window :]  # a lowered limit keeps only what it counts
-            if len(recent) >= limit.submits_per_window and recent[0] > now - limit.window_seconds:
-                # The window's quota is spent: the oldest of its tasks leaves the window first.
-                return Grant(
-                    granted=False, refusal=Refusal.RATE_LIMITED, retry_in=recent[0] + limit.window_seconds - now
-                )
-            kept = [*recent, now][-limit.submits_per_window :]
+            recent = _recent(item, limit)
+            free_at = _first_free(recent, limit)
+            if free_at > now:
+                return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=free_at - now)
+            kept = sorted([*recent, now])[-limit.submits_per_window :]
             if self._record(provider, item.get("version", {}).get("N"), kept, now):
                 return Grant.yes()
+            _back_off(race, MAX_RACES)
         return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=limit.interval_seconds)
 
     def _record(self, provider: ProviderName, version: str | None, recent: list[float], now: float) -> bool:
-        """Store the window's admissions if nobody else did since `version` was read (and no pause came)."""
+        """Store the window's admissions if nobody else did since `version` was read, and no pause covers `now`
+        (the time of the slot taken)."""
         values: dict[str, Any] = {
             ":recent": {"L": [_number(t) for t in recent]},
             ":next": {"N": str(int(version or 0) + 1)},
@@ -246,3 +281,31 @@ class Pacer:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
+
+
+def _paused_until(item: dict[str, Any]) -> float | None:
+    return float(item["paused_until"]["N"]) if "paused_until" in item else None
+
+
+def _recent(item: dict[str, Any], limit: ProviderLimit) -> list[float]:
+    """The window log, oldest first; a lowered limit keeps only what it counts."""
+    recent = sorted(float(entry["N"]) for entry in item.get("recent", {}).get("L", []))
+    return recent[-limit.submits_per_window :]
+
+
+def _first_free(recent: list[float], limit: ProviderLimit) -> float:
+    """The first time a new task fits: once the oldest of the last `submits_per_window` leaves its window.
+
+    Every task logged after that one (booked ones too) is fewer than the limit, so a window around the new time
+    never holds more than the limit, wherever in the log the new time falls.
+    """
+    if len(recent) < limit.submits_per_window:
+        return 0.0
+    return recent[-limit.submits_per_window] + limit.window_seconds
+
+
+def _back_off(race: int, races: int) -> None:
+    """Lost a conditional write to another function: a short random pause before reading again, so a crowd of
+    functions does not keep colliding in step."""
+    if race + 1 < races:
+        time.sleep(random.uniform(0, 0.01 * 2 ** min(race, 5)))  # noqa: S311 (jitter, not a secret)

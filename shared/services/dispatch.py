@@ -6,6 +6,12 @@ answers 429/455/5xx/a timeout/insufficient credits is recorded as an attempt and
 candidate took the job, the job waits (`waiting` on the stored job says why and until when) and the
 workflow runs another round then; at the deadline it fails `no_provider_available` with every attempt.
 
+A candidate's spent submit rate is not asked about again and again: when no candidate took the job and one
+of them is only rate-limited (or paused), the job books that candidate's first free slot (the soonest among
+them: `auto` spreads a burst over every provider at its own pace) and waits exactly until then; the round
+at that time sends it without spending the rate again. A slot due within a second is waited for in the same
+round.
+
 Before each provider call the job is marked `handoff_at` (conditionally: a canceled job is never offered),
 and the mark is cleared when the answer is recorded. A round that finds the mark set knows an earlier round
 stopped mid-call, so the provider may hold a task: the job is not offered again anywhere, and the polling
@@ -18,7 +24,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,12 +56,25 @@ RESERVE_SECONDS = 5.0
 MIN_ATTEMPT_SECONDS = 3.0
 # When the function's remaining time cuts a round short, the next round comes this soon.
 SHORT_ROUND_SECONDS = 1
+# A booked slot this close is waited for inside the round rather than in another workflow round.
+IN_ROUND_WAIT_SECONDS = 1.0
 HTTP_TOO_MANY_REQUESTS = 429
+# Refusals that end at a known time the pacer can book a slot after.
+BOOKABLE = frozenset({WaitReason.RATE_LIMITED, WaitReason.PAUSED})
 REFUSAL_REASONS = {
     Refusal.PAUSED: WaitReason.PAUSED,
     Refusal.RATE_LIMITED: WaitReason.RATE_LIMITED,
     Refusal.AT_CAPACITY: WaitReason.AT_CAPACITY,
 }
+
+
+class Booking(BaseModel):
+    """A submit slot the job holds at one provider: the rate is spent, the job goes at `at` (epoch seconds)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: ProviderName
+    at: float
 
 
 class DispatchInput(BaseModel):
@@ -64,6 +83,7 @@ class DispatchInput(BaseModel):
     job_id: JobId
     callback_base: str = ""
     rounds: int = Field(default=0, ge=0)
+    booking: Booking | None = None
 
 
 class DispatchOutput(BaseModel):
@@ -75,6 +95,7 @@ class DispatchOutput(BaseModel):
     rounds: int
     polls: int = 0
     status: str
+    booking: Booking | None = None  # carried to the next round, which sends the job in its slot
 
 
 class _Hold:
@@ -109,18 +130,31 @@ def dispatch_once(rt: Runtime, data: DispatchInput, *, budget_seconds: float = 6
         return _finished(rt, data, job, _fail_submitting(error))
     # A provider that may hold a task for this job (an interrupted call) is never offered it again.
     interrupted = {a.provider for a in job.attempts if a.outcome is AttemptOutcome.INTERRUPTED}
-    round_ = _Round(rt, data, credentials, ends=time.monotonic() + budget_seconds - RESERVE_SECONDS)
-    return round_.run(job, [name for name in order if name not in interrupted])
+    order = [name for name in order if name not in interrupted]
+    booking = data.booking if data.booking is not None and data.booking.provider in order else None
+    if booking is not None:  # the provider holding the job's slot goes first
+        order = [booking.provider, *(name for name in order if name != booking.provider)]
+    round_ = _Round(rt, data, credentials, ends=time.monotonic() + budget_seconds - RESERVE_SECONDS, booking=booking)
+    return round_.run(job, order)
 
 
 class _Round:
     """Offering the job to each candidate in turn until one takes it."""
 
-    def __init__(self, rt: Runtime, data: DispatchInput, credentials: ProviderCredentials, *, ends: float) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        data: DispatchInput,
+        credentials: ProviderCredentials,
+        *,
+        ends: float,
+        booking: Booking | None = None,
+    ) -> None:
         self.rt = rt
         self.data = data
         self.credentials = credentials
         self.ends = ends
+        self.booking = booking
         self.holds: list[_Hold] = []
         self.last_error: ProviderError | None = None
 
@@ -136,12 +170,39 @@ class _Round:
             # Every candidate was offered the job and may hold it (interrupted calls): never offer it again.
             error = _interrupted_error(job, self.last_error)
             return _finished(self.rt, self.data, job, _fail_submitting(error))
-        return _wait(self.rt, self.data, job, self.holds)
+        booking = self.book(job)
+        if booking is not None and booking.at - self.rt.pacer.clock() <= IN_ROUND_WAIT_SECONDS:
+            self.booking = booking
+            job, outcome = self.offer(job, booking.provider, self.ends - time.monotonic())
+            if outcome is not None:
+                return outcome
+            booking = None
+        return _wait(self.rt, self.data, job, self.holds, booking=booking)
+
+    def book(self, job: JobRecord) -> Booking | None:
+        """The first free slot at the candidate whose rate (or pause) frees soonest, booked for the job."""
+        paced = [h for h in self.holds if h.reason in BOOKABLE and h.retry_in is not None]
+        if not paced:
+            return None
+        soonest = min(paced, key=lambda hold: hold.retry_in or 0.0)
+        grant = self.rt.pacer.reserve(soonest.provider, not_after=job.deadline_at.timestamp())
+        if not grant.granted or grant.at is None:
+            return None
+        return Booking(provider=soonest.provider, at=grant.at)
 
     def offer(self, job: JobRecord, name: ProviderName, remaining: float) -> tuple[JobRecord, DispatchOutput | None]:
         """Offer the job to one provider; an output when the round is over, None to try the next candidate."""
         rt, data = self.rt, self.data
-        grant: Grant = rt.pacer.acquire(name, job.id)
+        booked = self.booking is not None and self.booking.provider == name
+        if booked:
+            assert self.booking is not None
+            early = self.booking.at - rt.pacer.clock()
+            if early > IN_ROUND_WAIT_SECONDS + SHORT_ROUND_SECONDS:  # woken too soon: keep the slot, wait again
+                return job, _wait(rt, data, job, [], booking=self.booking)
+            if early > 0:
+                time.sleep(early)
+            self.booking = None  # a slot is used once, whatever comes of it
+        grant: Grant = rt.pacer.acquire(name, job.id, booked=booked)
         if not grant.granted:
             assert grant.refusal is not None
             self.holds.append(_Hold(name, REFUSAL_REASONS[grant.refusal], grant.retry_in))
@@ -310,20 +371,39 @@ def retry_delay(settings: Settings, rounds: int, holds: list[_Hold], rng: random
 
 
 def _wait(
-    rt: Runtime, data: DispatchInput, job: JobRecord, holds: list[_Hold], *, short: bool = False
+    rt: Runtime,
+    data: DispatchInput,
+    job: JobRecord,
+    holds: list[_Hold],
+    *,
+    short: bool = False,
+    booking: Booking | None = None,
 ) -> DispatchOutput:
     now = rt.clock()
-    seconds = float(SHORT_ROUND_SECONDS) if short or not holds else retry_delay(rt.settings, data.rounds, holds)
-    until_deadline = (job.deadline_at - now).total_seconds()
-    wait = max(1, min(math.ceil(seconds), math.ceil(until_deadline) + 1))
-    if holds:
-        first = holds[0]
-        waiting = Waiting(reason=first.reason, provider=first.provider, next_attempt_at=now + timedelta(seconds=wait))
+    if booking is not None:
+        # The Wait counts whole seconds: wake before the slot, the round waits out the rest.
+        seconds = booking.at - rt.pacer.clock()
+        wait = max(1, math.floor(seconds))
+        reason = next((h.reason for h in holds if h.provider == booking.provider), WaitReason.RATE_LIMITED)
+        waiting: Waiting | None = Waiting(
+            reason=reason, provider=booking.provider, next_attempt_at=datetime.fromtimestamp(booking.at, UTC)
+        )
+    else:
+        seconds = float(SHORT_ROUND_SECONDS) if short or not holds else retry_delay(rt.settings, data.rounds, holds)
+        until_deadline = (job.deadline_at - now).total_seconds()
+        wait = max(1, min(math.ceil(seconds), math.ceil(until_deadline) + 1))
+        waiting = (
+            Waiting(reason=holds[0].reason, provider=holds[0].provider, next_attempt_at=now + timedelta(seconds=wait))
+            if holds
+            else None
+        )
+    if waiting is not None:
         job = settle(rt.jobs, job, _mark_waiting(waiting))
         if job.status is not JobStatus.SUBMITTING or job.handoff_at is not None:
             return _settled(rt, data, job)
     logger.info("no provider could take the job yet", job_id=job.id, wait_seconds=wait, rounds=data.rounds + 1)
-    return _output(data, job, done=False, dispatched=False, wait=wait, rounds=data.rounds + 1)
+    output = _output(data, job, done=False, dispatched=False, wait=wait, rounds=data.rounds + 1)
+    return output.model_copy(update={"booking": booking})
 
 
 def _mark_waiting(waiting: Waiting) -> Decision:

@@ -4,9 +4,11 @@ cost, failover and failures (which arrive on the job, never as the answer to the
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,11 +21,12 @@ from botocore.exceptions import ClientError
 from functions.api import handler
 from shared.models.common import JobStatus
 from shared.models.job import ErrorCode, JobRecord
+from shared.pacing.limits import ProviderLimit
 from shared.runtime import Runtime
 from shared.signing import SigningKeys
 from tests.fixtures.cloud import SIGNING_SECRET, Cloud
 from tests.support.events import FakeContext, HttpAnswer, answer, api_event
-from tests.support.workflow import Round, run_dispatch
+from tests.support.workflow import Round, dispatch_round, run_dispatch
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -402,7 +405,14 @@ def test_a_429_with_retry_after_pauses_that_provider_for_every_job(rt: Runtime, 
     assert second.body["waiting"]["reason"] == "paused"
     assert second.body["attempts"] == []
     assert second.round is not None
-    assert second.round.output["wait_seconds"] >= 30
+    # It booked Kie's first slot after the pause and wakes just before it (the Wait counts whole seconds).
+    booking = second.round.output["booking"]
+    assert booking["provider"] == "kie"
+    assert booking["at"] >= time.time() + 29
+    assert second.round.output["wait_seconds"] >= 29
+    assert datetime.fromisoformat(second.body["waiting"]["next_attempt_at"]).timestamp() == pytest.approx(
+        booking["at"], abs=0.01
+    )
 
 
 def test_failover_stops_when_the_functions_time_runs_out(rt: Runtime, router: respx.MockRouter) -> None:
@@ -488,3 +498,85 @@ def test_a_cfg_scale_too_small_for_dynamodb_is_accepted_and_recorded_as_zero(
     assert result.status == 202, result.body
     assert stored(rt, result.body["id"]).request.cfg_scale == 0.0
     assert sent(router, "aimlapi")["cfg_scale"] < 1e-100
+
+
+# -- booked slots ------------------------------------------------------------------------------------
+
+ONE_PER_2S = ProviderLimit(submits_per_window=1, window_seconds=2, max_in_flight=50)
+
+
+def test_a_job_past_a_spent_rate_books_the_next_slot_and_is_sent_in_it(
+    runtime_with: Callable[..., Runtime], router: respx.MockRouter
+) -> None:
+    rt = runtime_with(provider_limits={"kie": ONE_PER_2S})
+    router.routes["kie"].mock(side_effect=fresh_kie_task)
+    first = call({"prompt": "a fox", "provider": "kie"})
+    second = call({"prompt": "another fox", "provider": "kie"})
+
+    assert first.body["status"] == "queued"
+    assert second.round is not None
+    booking = second.round.output["booking"]
+    assert booking["provider"] == "kie"
+    assert booking["at"] == pytest.approx(time.time() + 2, abs=0.5)
+    assert second.body["waiting"]["reason"] == "rate_limited"
+    assert calls(router) == {"kie": 1}
+
+    # The workflow wakes a little early (whole seconds); the round waits out the rest and sends the job.
+    after = dispatch_round({**second.round.output})
+    assert after.dispatched
+    assert time.time() >= booking["at"]
+    assert calls(router) == {"kie": 2}
+    job = stored(rt, second.body["id"])
+    assert (job.status, job.waiting) == (JobStatus.QUEUED, None)
+
+
+def test_a_slot_due_within_a_second_is_waited_for_in_the_same_round(
+    runtime_with: Callable[..., Runtime], router: respx.MockRouter
+) -> None:
+    runtime_with(provider_limits={"kie": ProviderLimit(submits_per_window=2, window_seconds=0.5, max_in_flight=50)})
+    router.routes["kie"].mock(side_effect=fresh_kie_task)
+    answers = [call({"prompt": f"fox {i}", "provider": "kie"}) for i in range(3)]
+
+    assert [a.body["status"] for a in answers] == ["queued"] * 3
+    assert answers[2].round is not None
+    assert answers[2].round.dispatched
+    assert calls(router) == {"kie": 3}
+
+
+def test_auto_books_the_candidate_whose_slot_comes_first(
+    runtime_with: Callable[..., Runtime], router: respx.MockRouter
+) -> None:
+    slow = ProviderLimit(submits_per_window=1, window_seconds=60, max_in_flight=50)
+    limits = dict.fromkeys(SUBMIT, slow) | {"apimart": slow.model_copy(update={"window_seconds": 20})}
+    runtime_with(provider_limits=limits)
+    for name in SUBMIT:
+        router.routes[name].respond(200, json=accepted(name))
+    # Two providers offer pro quality, aimlapi first: one job each spends their one slot.
+    first = [call({"prompt": f"fox {i}", "quality": "pro"}) for i in range(2)]
+    assert [(a.body["provider"], a.body["status"]) for a in first] == [("aimlapi", "queued"), ("apimart", "queued")]
+
+    waiting = call({"prompt": "one more", "quality": "pro"})
+
+    assert waiting.round is not None
+    assert waiting.round.output["booking"]["provider"] == "apimart"  # free again in 20 s, aimlapi in 60 s
+    assert waiting.body["waiting"]["provider"] == "apimart"
+    assert calls(router) == {"aimlapi": 1, "apimart": 1}
+
+
+def test_a_job_canceled_while_it_holds_a_booking_is_never_sent(
+    runtime_with: Callable[..., Runtime], router: respx.MockRouter
+) -> None:
+    rt = runtime_with(provider_limits={"kie": ONE_PER_2S})
+    router.routes["kie"].mock(side_effect=fresh_kie_task)
+    call({"prompt": "a fox", "provider": "kie"})
+    second = call({"prompt": "another fox", "provider": "kie"})
+    assert second.round is not None
+    assert second.round.output["booking"] is not None
+
+    canceled = answer(handler.lambda_handler(api_event("POST", f"/jobs/{second.body['id']}/cancel"), FakeContext()))
+    assert canceled.status == 200
+    after = dispatch_round({**second.round.output})
+
+    assert after.done
+    assert calls(router) == {"kie": 1}
+    assert stored(rt, second.body["id"]).status is JobStatus.CANCELED

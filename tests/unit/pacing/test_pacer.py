@@ -173,3 +173,119 @@ def test_300_concurrent_acquires_never_exceed_the_rate_or_the_in_flight_limit(dy
     # The rate: only what is left of the window's 20 is admitted now, with places to spare.
     more = [pacer.acquire("kie", f"late_{i}").granted for i in range(10)]
     assert sum(more) == 5
+
+
+# -- booked slots ---------------------------------------------------------------------------------------
+
+
+def windows_hold_at_most(times: list[float], count: int, seconds: float) -> bool:
+    ordered = sorted(times)
+    return all(len([t for t in ordered if start <= t < start + seconds]) <= count for start in ordered)
+
+
+def test_a_spent_window_books_each_job_the_next_free_slot_in_turn(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    sent = [clock.now for i in range(4) if pacer.acquire("kie", f"now_{i}").granted]
+
+    booked = [pacer.reserve("kie", not_after=clock.now + 60) for _ in range(8)]
+
+    assert all(grant.granted for grant in booked)
+    slots = [grant.at for grant in booked if grant.at is not None]
+    assert slots == [clock.now + 2] * 4 + [clock.now + 4] * 4  # each leaves when one of the four before it did
+    assert windows_hold_at_most(sent + slots, 4, 2)
+    # Nobody jumps the queue: a job asking for a slot now is told to wait past the last booking.
+    refused = pacer.acquire("kie", "late")
+    assert (refused.granted, refused.refusal) == (False, Refusal.RATE_LIMITED)
+    assert refused.retry_in == pytest.approx(6.0)
+
+
+def test_booked_and_immediate_slots_together_never_crowd_a_window(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    taken: list[float] = []
+    for step in range(120):  # 12 s: every 0.1 s one job tries now, and every third one books when refused
+        grant = pacer.acquire("kie", f"job_{step}")
+        if grant.granted:
+            taken.append(clock.now)
+        elif step % 3 == 0:
+            booking = pacer.reserve("kie", not_after=clock.now + 60)
+            assert booking.at is not None
+            taken.append(booking.at)
+        clock.now += 0.1
+    assert windows_hold_at_most(taken, 4, 2)
+
+
+def test_a_slot_past_the_jobs_deadline_is_not_booked(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    for i in range(4):
+        assert pacer.acquire("kie", f"now_{i}").granted
+
+    refused = pacer.reserve("kie", not_after=clock.now + 1)
+
+    assert (refused.granted, refused.refusal, refused.at) == (False, Refusal.RATE_LIMITED, None)
+    assert refused.retry_in == pytest.approx(2.0)
+    assert pacer.reserve("kie", not_after=clock.now + 2).at == pytest.approx(clock.now + 2)  # nothing was booked
+
+
+def test_a_booked_job_takes_its_place_without_spending_the_rate_again(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    for i in range(4):
+        assert pacer.acquire("kie", f"now_{i}").granted
+    bookings = [pacer.reserve("kie", not_after=clock.now + 60) for _ in range(4)]
+    assert {grant.at for grant in bookings} == {clock.now + 2}
+
+    clock.now += 2
+    assert all(pacer.acquire("kie", f"booked_{i}", booked=True).granted for i in range(4))
+    assert pacer.in_flight("kie") == 8
+    assert not pacer.acquire("kie", "unbooked").granted  # the window's four slots were the booked jobs'
+
+
+def test_a_booking_waits_out_a_pause_and_a_later_pause_still_holds_a_booked_job(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    pacer.pause("kie", 30)
+
+    booking = pacer.reserve("kie", not_after=clock.now + 60)
+    assert booking.at == pytest.approx(clock.now + 30)
+    assert pacer.reserve("kie", not_after=clock.now + 20).refusal is Refusal.PAUSED
+
+    clock.now = booking.at
+    pacer.pause("kie", 10)  # Kie asked for quiet again after the booking was made
+    held = pacer.acquire("kie", "booked", booked=True)
+    assert (held.granted, held.refusal) == (False, Refusal.PAUSED)
+    assert pacer.in_flight("kie") == 0
+
+
+def test_300_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: Any) -> None:
+    clock = Clock()
+    limit = ProviderLimit(submits_per_window=20, window_seconds=10, max_in_flight=100)
+    pacer = pacer_for(dynamodb, clock, kie=limit)
+    slots: list[float] = []
+    refused: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(30)
+
+    def worker(index: int) -> None:
+        start.wait()
+        for _ in range(10):
+            grant = pacer.reserve("kie", not_after=clock.now + 3600)
+            with lock:
+                if grant.at is not None:
+                    slots.append(grant.at)
+                else:
+                    refused.append(index)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert windows_hold_at_most(slots, 20, 10)
+    # A booking lost to contention is refused (the job waits and books again), never doubled.
+    assert len(slots) + len(refused) == 300
+    assert len(slots) >= 250
+    assert max(slots) == pytest.approx(clock.now + 10 * (len(slots) // 20 - (len(slots) % 20 == 0)))
