@@ -38,6 +38,7 @@ from shared.pacing.limits import DEFAULT_PROVIDER_LIMITS
 from shared.repository.keys import TenantLimits
 
 JOB_SECONDS = 3.0
+API_SANDBOXES = 4
 KIE_JOBS, AUTO_JOBS, THREADS = 300, 500, 16
 QUICK_KIE_JOBS, QUICK_AUTO_JOBS, QUICK_THREADS = 60, 60, 8
 POST_P99_TARGET = 0.5
@@ -95,7 +96,9 @@ class BurstRig:
 
     def __init__(self, limits: Mapping[ProviderName, ProviderLimit], job_seconds: float = JOB_SECONDS) -> None:
         self.limits = dict(limits)
-        self.stack = LocalSystem(LocalOptions(job_seconds=job_seconds, provider_limits=dict(self.limits)))
+        # The api in sandbox processes of its own, as Lambda serves a burst's concurrent requests.
+        options = LocalOptions(job_seconds=job_seconds, provider_limits=dict(self.limits), api_sandboxes=API_SANDBOXES)
+        self.stack = LocalSystem(options)
 
     def __enter__(self) -> BurstRig:
         stack = self.stack.start()

@@ -24,6 +24,7 @@ from local.aws.deploy import StackDeployer
 from local.aws.eventsources import EventSources, QueueMapping
 from local.aws.lambdas import FunctionHost, FunctionRegistry, deployed_functions
 from local.aws.moto_server import AwsEmulator
+from local.aws.sandboxes import SandboxPool
 from local.aws.step_functions import install_state_machines
 from local.aws.template import REGION, Resolver, Template
 from local.environment import override_environment
@@ -56,6 +57,9 @@ class LocalOptions:
     dispatch_retry_max_seconds: float = 5.0
     kie_hmac_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     log_file: Path | None = None
+    # The api function in this many processes of its own, as Lambda serves concurrent requests from separate
+    # sandboxes (0: in this process, one request at a time). For bursts and floods; a few seconds to start.
+    api_sandboxes: int = 0
     # The submit limits the emulated providers enforce: Kie's documented ones unless told otherwise.
     provider_limits: Mapping[ProviderName, ProviderLimit | None] = field(
         default_factory=lambda: {"kie": KIE_DOCUMENTED_LIMIT}
@@ -82,6 +86,7 @@ class LocalSystem:
         self.events: EventSources | None = None
         self.outputs: dict[str, str] = {}
         self._moto_invocations: Any = None
+        self._sandboxes: SandboxPool | None = None
         self._log: TextIO | None = None
         self._unquiet: Callable[[], None] | None = None
 
@@ -115,6 +120,12 @@ class LocalSystem:
         self._configure_console(template, deployer, api_url, aliases)
         self._register_functions(template, deployer, api_url)
         self._store_provider_keys()
+        if self.options.api_sandboxes:
+            api = self.functions.by_short_name("api")
+            self._sandboxes = SandboxPool(
+                api.spec, api.environment, self.options.api_sandboxes, self.options.log_file
+            ).start()
+            api.run_in_sandboxes(self._sandboxes)
 
         self._moto_invocations = self.functions.serving_moto_invocations()
         self._moto_invocations.__enter__()
@@ -134,6 +145,9 @@ class LocalSystem:
             self.api.stop()
         if self.console is not None:
             self.console.stop()
+        if self._sandboxes is not None:
+            self._sandboxes.stop()
+            self._sandboxes = None
         if self._moto_invocations is not None:
             self._moto_invocations.__exit__(None, None, None)
             self._moto_invocations = None

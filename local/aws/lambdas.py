@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from local.aws.deploy import StackDeployer
 from local.aws.moto_patches import lambda_invocations_served_by
+from local.aws.sandboxes import SandboxError, SandboxPool
 from local.aws.template import ACCOUNT_ID, REGION, Template
 from local.synth import is_project_handler
 from shared.runtime import Runtime, using_runtime
@@ -117,6 +118,7 @@ class FunctionHost:
         self._counts = threading.Lock()
         self._handler: Handler | None = None
         self._uses_resolver = False
+        self._sandboxes: SandboxPool | None = None
         self.concurrency = concurrency
         self.invocations = 0
         self.errors = 0
@@ -133,6 +135,11 @@ class FunctionHost:
         self._slots = threading.BoundedSemaphore(concurrency)
         self.concurrency = concurrency
 
+    def run_in_sandboxes(self, pool: SandboxPool) -> None:
+        """Serve invocations from `pool`'s processes, several at once, instead of one at a time in this one."""
+        self._sandboxes = pool
+        self.concurrency = pool.count
+
     @property
     def handler(self) -> Handler:
         if self._handler is None:
@@ -144,6 +151,15 @@ class FunctionHost:
 
     def invoke(self, event: Any) -> Any:
         """Run the handler; its exception propagates as a function error would."""
+        if self._sandboxes is not None:
+            with self._counts:
+                self.invocations += 1
+            try:
+                return self._sandboxes.invoke(event)
+            except SandboxError:
+                with self._counts:
+                    self.errors += 1
+                raise
         handler = self.handler
         turn = _RESOLVER_TURN if self._uses_resolver else contextlib.nullcontext()
         with self._slots, turn, using_runtime(self.runtime):

@@ -39,6 +39,9 @@ SLOT_PREFIX = "SLOT#"
 ENTITY = "pace"
 # Conditional writes lost to other functions before the rate is reported as contended (the job waits briefly).
 MAX_RACES = 8
+# Time kept between a task and the one `submits_per_window` after it beyond the window itself: a request reaches
+# the provider a little after the time we log for it, by a delay that varies, and the provider counts arrivals.
+SPACING_GUARD_SECONDS = 0.5
 # A booking is worth more tries: losing it sends the job back to guessing when to ask again.
 MAX_BOOKING_RACES = 24
 
@@ -294,14 +297,15 @@ def _recent(item: dict[str, Any], limit: ProviderLimit) -> list[float]:
 
 
 def _first_free(recent: list[float], limit: ProviderLimit) -> float:
-    """The first time a new task fits: once the oldest of the last `submits_per_window` leaves its window.
+    """The first time a new task fits: once the oldest of the last `submits_per_window` leaves its window (and
+    the guard has passed).
 
     Every task logged after that one (booked ones too) is fewer than the limit, so a window around the new time
     never holds more than the limit, wherever in the log the new time falls.
     """
     if len(recent) < limit.submits_per_window:
         return 0.0
-    return recent[-limit.submits_per_window] + limit.window_seconds
+    return recent[-limit.submits_per_window] + limit.window_seconds + SPACING_GUARD_SECONDS
 
 
 def _back_off(race: int, races: int) -> None:

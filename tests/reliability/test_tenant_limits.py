@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -22,8 +23,16 @@ import pytest
 
 from shared.repository.keys import TenantLimits
 from shared.repository.tenant_usage import TenantUsageRepository, month_of
-from tests.reliability.harness import Rig, tagged
+from local.system import LocalOptions
+from tests.reliability.harness import DEFAULT_OPTIONS, Rig, tagged
 from tests.support.api_client import ApiError, RelayClient
+
+
+@pytest.fixture(scope="module")
+def rig_options() -> LocalOptions:
+    """The api in sandbox processes of its own, as Lambda serves concurrent requests: one process taking requests
+    in turn would make the quiet tenant queue behind the flood, a cost of running locally, not of the design."""
+    return dataclasses.replace(DEFAULT_OPTIONS, api_sandboxes=4)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

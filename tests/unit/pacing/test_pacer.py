@@ -9,6 +9,7 @@ import pytest
 
 from shared.models.common import ProviderName
 from shared.pacing.limits import DEFAULT_PROVIDER_LIMITS, ProviderLimit
+from shared.pacing.pacer import SPACING_GUARD_SECONDS as GUARD
 from shared.pacing.pacer import Pacer, Refusal
 from tests.fixtures.aws import TABLE
 
@@ -40,7 +41,8 @@ def test_a_window_admits_its_burst_then_refuses_with_the_time_to_the_next_slot(d
 
     assert granted == [True] * 4
     assert (refused.granted, refused.refusal) == (False, Refusal.RATE_LIMITED)
-    assert refused.retry_in == pytest.approx(2.0)  # all four came at once: the first leaves the window in 2 s
+    # All four came at once: the first leaves the window in 2 s (and the guard against arrival jitter passes).
+    assert refused.retry_in == pytest.approx(2.0 + GUARD)
     assert pacer.in_flight("kie") == 4  # the refused job holds no place
     assert not pacer.holds("kie", "job_4")
 
@@ -52,11 +54,11 @@ def test_the_window_rolls_over_one_task_at_a_time(dynamodb: Any) -> None:
         assert pacer.acquire("kie", f"a{i}").granted
         clock.now += 0.25  # at 0, 0.25, 0.5, 0.75
 
-    clock.now = 1_000_001.99
+    clock.now = 1_000_001.99 + GUARD
     refused = pacer.acquire("kie", "b0")
     assert not refused.granted
     assert refused.retry_in == pytest.approx(0.01)
-    clock.now = 1_000_002.0  # the first task left the window: one slot, no more
+    clock.now = 1_000_002.0 + GUARD  # the first task left the window: one slot, no more
     assert pacer.acquire("kie", "b0").granted
     assert not pacer.acquire("kie", "b1").granted
     clock.now += 10  # idle far longer than a window: a full window again, never a backlog of credit
@@ -74,7 +76,7 @@ def test_over_any_span_no_more_than_the_window_allows_are_admitted(dynamodb: Any
     for start in admitted:
         in_window = [t for t in admitted if start <= t < start + 2]
         assert len(in_window) <= 4
-    assert len(admitted) == 40  # 4 in every 2 s: the limit is used, not just respected
+    assert len(admitted) == 4 * 8  # 4 in every 2 s and the guard: the limit is used, not just respected
 
 
 def test_in_flight_places_are_capped_and_given_back_idempotently(dynamodb: Any) -> None:
@@ -192,12 +194,13 @@ def test_a_spent_window_books_each_job_the_next_free_slot_in_turn(dynamodb: Any)
 
     assert all(grant.granted for grant in booked)
     slots = [grant.at for grant in booked if grant.at is not None]
-    assert slots == [clock.now + 2] * 4 + [clock.now + 4] * 4  # each leaves when one of the four before it did
+    # Each goes when one of the four before it left the window.
+    assert slots == pytest.approx([clock.now + 2 + GUARD] * 4 + [clock.now + 4 + 2 * GUARD] * 4)
     assert windows_hold_at_most(sent + slots, 4, 2)
     # Nobody jumps the queue: a job asking for a slot now is told to wait past the last booking.
     refused = pacer.acquire("kie", "late")
     assert (refused.granted, refused.refusal) == (False, Refusal.RATE_LIMITED)
-    assert refused.retry_in == pytest.approx(6.0)
+    assert refused.retry_in == pytest.approx(6.0 + 3 * GUARD)
 
 
 def test_booked_and_immediate_slots_together_never_crowd_a_window(dynamodb: Any) -> None:
@@ -225,8 +228,9 @@ def test_a_slot_past_the_jobs_deadline_is_not_booked(dynamodb: Any) -> None:
     refused = pacer.reserve("kie", not_after=clock.now + 1)
 
     assert (refused.granted, refused.refusal, refused.at) == (False, Refusal.RATE_LIMITED, None)
-    assert refused.retry_in == pytest.approx(2.0)
-    assert pacer.reserve("kie", not_after=clock.now + 2).at == pytest.approx(clock.now + 2)  # nothing was booked
+    assert refused.retry_in == pytest.approx(2.0 + GUARD)
+    free_at = clock.now + 2 + GUARD
+    assert pacer.reserve("kie", not_after=free_at).at == pytest.approx(free_at)  # nothing was booked before
 
 
 def test_a_booked_job_takes_its_place_without_spending_the_rate_again(dynamodb: Any) -> None:
@@ -235,9 +239,9 @@ def test_a_booked_job_takes_its_place_without_spending_the_rate_again(dynamodb: 
     for i in range(4):
         assert pacer.acquire("kie", f"now_{i}").granted
     bookings = [pacer.reserve("kie", not_after=clock.now + 60) for _ in range(4)]
-    assert {grant.at for grant in bookings} == {clock.now + 2}
+    assert {grant.at for grant in bookings} == {clock.now + 2 + GUARD}
 
-    clock.now += 2
+    clock.now += 2 + GUARD
     assert all(pacer.acquire("kie", f"booked_{i}", booked=True).granted for i in range(4))
     assert pacer.in_flight("kie") == 8
     assert not pacer.acquire("kie", "unbooked").granted  # the window's four slots were the booked jobs'
@@ -288,4 +292,4 @@ def test_300_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: An
     # A booking lost to contention is refused (the job waits and books again), never doubled.
     assert len(slots) + len(refused) == 300
     assert len(slots) >= 250
-    assert max(slots) == pytest.approx(clock.now + 10 * (len(slots) // 20 - (len(slots) % 20 == 0)))
+    assert max(slots) == pytest.approx(clock.now + (10 + GUARD) * (len(slots) // 20 - (len(slots) % 20 == 0)))
