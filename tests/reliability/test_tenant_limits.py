@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from local.system import LocalOptions
 from shared.repository.keys import TenantLimits
 from shared.repository.tenant_usage import TenantUsageRepository, month_of
-from local.system import LocalOptions
 from tests.reliability.harness import DEFAULT_OPTIONS, Rig, tagged
 from tests.support.api_client import ApiError, RelayClient
 
@@ -33,6 +33,7 @@ def rig_options() -> LocalOptions:
     """The api in sandbox processes of its own, as Lambda serves concurrent requests: one process taking requests
     in turn would make the quiet tenant queue behind the flood, a cost of running locally, not of the design."""
     return dataclasses.replace(DEFAULT_OPTIONS, api_sandboxes=4)
+
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
