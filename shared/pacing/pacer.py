@@ -19,7 +19,6 @@ Per provider, three kinds of item under `PACE#<provider>`:
 
 from __future__ import annotations
 
-import bisect
 import random
 import time
 from collections.abc import Callable
@@ -90,17 +89,16 @@ class Pacer:
 
     # -- acquire and release -------------------------------------------------------------------------
 
-    def acquire(self, provider: ProviderName, job_id: str, *, booked_at: float | None = None) -> Grant:
+    def acquire(self, provider: ProviderName, job_id: str, *, booked: bool = False) -> Grant:
         """A place in flight and a submit slot for the job at `provider`, or why not (nothing held then).
 
-        `booked_at`: the slot the job booked earlier, its time now come. The booking gives way to the time the
-        job really goes, so a job that comes late (a busy scheduler, a slow function) is counted when it is
-        sent, not when it meant to be; it is refused if, that late, it would crowd a window after all.
+        `booked`: the job's slot was reserved earlier and its time has come; only the place and a pause (one
+        that came after the booking) are checked, the rate was spent when the slot was booked.
         """
         grant = self._take_place(provider, job_id)
         if not grant.granted:
             return grant
-        grant = self._take_rate(provider, booked_at)
+        grant = self._unpaused(provider) if booked else self._take_rate(provider)
         if not grant.granted:
             self.release(provider, job_id)
         return grant
@@ -112,12 +110,13 @@ class Pacer:
         for race in range(MAX_BOOKING_RACES):
             item, now = self._rate_item(provider), self.clock()
             paused_until = _paused_until(item)
-            log = _log(item, limit, now)
-            at = _first_fit(log, limit, max(now, paused_until or 0.0))
+            recent = _recent(item, limit)
+            at = max(now, _first_free(recent, limit), paused_until or 0.0)
             if at > not_after:
                 refusal = Refusal.PAUSED if paused_until is not None and at == paused_until else Refusal.RATE_LIMITED
                 return Grant(granted=False, refusal=refusal, retry_in=at - now)
-            if self._record(provider, item.get("version", {}).get("N"), sorted([*log, at]), at):
+            kept = sorted([*recent, at])[-limit.submits_per_window :]
+            if self._record(provider, item.get("version", {}).get("N"), kept, at):
                 return Grant(granted=True, at=at)
             _back_off(race, MAX_BOOKING_RACES)
         return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=limit.interval_seconds)
@@ -213,20 +212,25 @@ class Pacer:
         item: dict[str, Any] = answer.get("Item", {})
         return item
 
-    def _take_rate(self, provider: ProviderName, booked_at: float | None = None) -> Grant:
+    def _unpaused(self, provider: ProviderName) -> Grant:
+        paused_until, now = _paused_until(self._rate_item(provider)), self.clock()
+        if paused_until is not None and paused_until > now:
+            return Grant(granted=False, refusal=Refusal.PAUSED, retry_in=paused_until - now)
+        return Grant.yes()
+
+    def _take_rate(self, provider: ProviderName) -> Grant:
         limit = self.limits(provider)
         for race in range(MAX_RACES):
             item, now = self._rate_item(provider), self.clock()
             paused_until = _paused_until(item)
             if paused_until is not None and paused_until > now:
                 return Grant(granted=False, refusal=Refusal.PAUSED, retry_in=paused_until - now)
-            log = _log(item, limit, now)
-            if booked_at is not None and booked_at in log:
-                log.remove(booked_at)  # the booking becomes the time the job really goes
-            free_at = _first_fit(log, limit, now)
+            recent = _recent(item, limit)
+            free_at = _first_free(recent, limit)
             if free_at > now:
                 return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=free_at - now)
-            if self._record(provider, item.get("version", {}).get("N"), sorted([*log, now]), now):
+            kept = sorted([*recent, now])[-limit.submits_per_window :]
+            if self._record(provider, item.get("version", {}).get("N"), kept, now):
                 return Grant.yes()
             _back_off(race, MAX_RACES)
         return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=limit.interval_seconds)
@@ -286,39 +290,22 @@ def _paused_until(item: dict[str, Any]) -> float | None:
     return float(item["paused_until"]["N"]) if "paused_until" in item else None
 
 
-def _log(item: dict[str, Any], limit: ProviderLimit, now: float) -> list[float]:
-    """The window log, oldest first: tasks sent within the last window (and guard), and every booked slot."""
-    since = now - limit.window_seconds - SPACING_GUARD_SECONDS
-    return sorted(t for t in (float(entry["N"]) for entry in item.get("recent", {}).get("L", [])) if t >= since)
+def _recent(item: dict[str, Any], limit: ProviderLimit) -> list[float]:
+    """The window log, oldest first; a lowered limit keeps only what it counts."""
+    recent = sorted(float(entry["N"]) for entry in item.get("recent", {}).get("L", []))
+    return recent[-limit.submits_per_window :]
 
 
-def _fits(log: list[float], at: float, limit: ProviderLimit) -> bool:
-    """Whether a task at `at` keeps every window (and guard) around it within the limit: among any
-    `submits_per_window` + 1 consecutive times that include it, the first and the last are a span apart."""
-    span, count = limit.window_seconds + SPACING_GUARD_SECONDS, limit.submits_per_window
-    position = bisect.bisect_left(log, at)
+def _first_free(recent: list[float], limit: ProviderLimit) -> float:
+    """The first time a new task fits: once the oldest of the last `submits_per_window` leaves its window (and
+    the guard has passed).
 
-    def merged(index: int) -> float:  # the log with `at` inserted, without building it
-        return log[index] if index < position else at if index == position else log[index - 1]
-
-    for first in range(max(0, position - count), min(position, len(log) - count) + 1):
-        if merged(first + count) - merged(first) < span:
-            return False
-    return True
-
-
-def _first_fit(log: list[float], limit: ProviderLimit, after: float) -> float:
-    """The first time from `after` on at which a new task fits: `after` itself, or the moment a logged task's
-    span ends (a later time past the last of them always fits)."""
-    span, count = limit.window_seconds + SPACING_GUARD_SECONDS, limit.submits_per_window
-    candidates = sorted({after, *(t + span for t in log if t + span > after)})
-
-    def crowded(t: float) -> bool:  # a quick necessary test: a full window just before or just after `t`
-        before = bisect.bisect_right(log, t) - bisect.bisect_right(log, t - span)
-        following = bisect.bisect_left(log, t + span) - bisect.bisect_left(log, t)
-        return before >= count or following >= count
-
-    return next(t for t in candidates if not crowded(t) and _fits(log, t, limit))
+    Every task logged after that one (booked ones too) is fewer than the limit, so a window around the new time
+    never holds more than the limit, wherever in the log the new time falls.
+    """
+    if len(recent) < limit.submits_per_window:
+        return 0.0
+    return recent[-limit.submits_per_window] + limit.window_seconds + SPACING_GUARD_SECONDS
 
 
 def _back_off(race: int, races: int) -> None:

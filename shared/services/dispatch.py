@@ -193,15 +193,16 @@ class _Round:
     def offer(self, job: JobRecord, name: ProviderName, remaining: float) -> tuple[JobRecord, DispatchOutput | None]:
         """Offer the job to one provider; an output when the round is over, None to try the next candidate."""
         rt, data = self.rt, self.data
-        booked_at = None
-        if self.booking is not None and self.booking.provider == name:
+        booked = self.booking is not None and self.booking.provider == name
+        if booked:
+            assert self.booking is not None
             early = self.booking.at - rt.pacer.clock()
             if early > IN_ROUND_WAIT_SECONDS + SHORT_ROUND_SECONDS:  # woken too soon: keep the slot, wait again
                 return job, _wait(rt, data, job, [], booking=self.booking)
             if early > 0:
                 time.sleep(early)
-            booked_at, self.booking = self.booking.at, None  # a slot is used once, whatever comes of it
-        grant: Grant = rt.pacer.acquire(name, job.id, booked_at=booked_at)
+            self.booking = None  # a slot is used once, whatever comes of it
+        grant: Grant = rt.pacer.acquire(name, job.id, booked=booked)
         if not grant.granted:
             assert grant.refusal is not None
             self.holds.append(_Hold(name, REFUSAL_REASONS[grant.refusal], grant.retry_in))

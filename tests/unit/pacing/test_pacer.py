@@ -242,7 +242,7 @@ def test_a_booked_job_takes_its_place_without_spending_the_rate_again(dynamodb: 
     assert {grant.at for grant in bookings} == {clock.now + 2 + GUARD}
 
     clock.now += 2 + GUARD
-    assert all(pacer.acquire("kie", f"booked_{i}", booked_at=bookings[i].at).granted for i in range(4))
+    assert all(pacer.acquire("kie", f"booked_{i}", booked=True).granted for i in range(4))
     assert pacer.in_flight("kie") == 8
     assert not pacer.acquire("kie", "unbooked").granted  # the window's four slots were the booked jobs'
 
@@ -258,23 +258,23 @@ def test_a_booking_waits_out_a_pause_and_a_later_pause_still_holds_a_booked_job(
 
     clock.now = booking.at
     pacer.pause("kie", 10)  # Kie asked for quiet again after the booking was made
-    held = pacer.acquire("kie", "booked", booked_at=booking.at)
+    held = pacer.acquire("kie", "booked", booked=True)
     assert (held.granted, held.refusal) == (False, Refusal.PAUSED)
     assert pacer.in_flight("kie") == 0
 
 
-def test_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: Any) -> None:
+def test_300_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: Any) -> None:
     clock = Clock()
     limit = ProviderLimit(submits_per_window=20, window_seconds=10, max_in_flight=100)
     pacer = pacer_for(dynamodb, clock, kie=limit)
     slots: list[float] = []
     refused: list[int] = []
     lock = threading.Lock()
-    start = threading.Barrier(20)
+    start = threading.Barrier(30)
 
     def worker(index: int) -> None:
         start.wait()
-        for _ in range(6):
+        for _ in range(10):
             grant = pacer.reserve("kie", not_after=clock.now + 3600)
             with lock:
                 if grant.at is not None:
@@ -282,7 +282,7 @@ def test_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: Any) -
                 else:
                     refused.append(index)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(30)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -290,30 +290,6 @@ def test_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: Any) -
 
     assert windows_hold_at_most(slots, 20, 10)
     # A booking lost to contention is refused (the job waits and books again), never doubled.
-    assert len(slots) + len(refused) == 120
-    assert len(slots) >= 100
+    assert len(slots) + len(refused) == 300
+    assert len(slots) >= 250
     assert max(slots) == pytest.approx(clock.now + (10 + GUARD) * (len(slots) // 20 - (len(slots) % 20 == 0)))
-
-
-def test_a_booked_job_that_comes_late_is_counted_when_it_goes_and_refused_if_that_would_crowd_a_window(
-    dynamodb: Any,
-) -> None:
-    clock = Clock()
-    start = clock.now
-    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
-    for i in range(4):
-        assert pacer.acquire("kie", f"now_{i}").granted
-    first = [pacer.reserve("kie", not_after=start + 60).at for _ in range(4)]
-    second = [pacer.reserve("kie", not_after=start + 60).at for _ in range(4)]
-    assert first == pytest.approx([start + 2 + GUARD] * 4)
-    assert second == pytest.approx([start + 4 + 2 * GUARD] * 4)
-
-    clock.now = start + 2 + GUARD
-    assert pacer.acquire("kie", "on_time", booked_at=first[0]).granted
-    clock.now = start + 4  # the next three come 1.5 s late, just before the second batch's slots
-    late = pacer.acquire("kie", "late", booked_at=first[1])
-    # Sent now, it would make five within one window with the second batch: refused, its place given back.
-    assert (late.granted, late.refusal) == (False, Refusal.RATE_LIMITED)
-    assert not pacer.holds("kie", "late")
-    clock.now = start + 4 + 2 * GUARD
-    assert all(pacer.acquire("kie", f"second_{i}", booked_at=second[i]).granted for i in range(4))
