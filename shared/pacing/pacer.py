@@ -111,9 +111,12 @@ class Pacer:
             item, now = self._rate_item(provider), self.clock()
             paused_until = _paused_until(item)
             recent = _recent(item, limit)
-            at = max(now, _first_free(recent, limit), paused_until or 0.0)
+            # Booked slots are spread evenly (a window's worth over the window and guard), never in clumps: jobs
+            # come a varying moment after their slot, and a clump that comes late crowds the next window.
+            spaced = recent[-1] + _spacing(limit) if recent else 0.0
+            at = max(now, _first_free(recent, limit), spaced, paused_until or 0.0)
             if at > not_after:
-                refusal = Refusal.PAUSED if paused_until is not None and at == paused_until else Refusal.RATE_LIMITED
+                refusal = Refusal.PAUSED if paused_until is not None and paused_until > now else Refusal.RATE_LIMITED
                 return Grant(granted=False, refusal=refusal, retry_in=at - now)
             kept = sorted([*recent, at])[-limit.submits_per_window :]
             if self._record(provider, item.get("version", {}).get("N"), kept, at):
@@ -306,6 +309,10 @@ def _first_free(recent: list[float], limit: ProviderLimit) -> float:
     if len(recent) < limit.submits_per_window:
         return 0.0
     return recent[-limit.submits_per_window] + limit.window_seconds + SPACING_GUARD_SECONDS
+
+
+def _spacing(limit: ProviderLimit) -> float:
+    return (limit.window_seconds + SPACING_GUARD_SECONDS) / limit.submits_per_window
 
 
 def _back_off(race: int, races: int) -> None:

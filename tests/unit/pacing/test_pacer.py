@@ -194,8 +194,9 @@ def test_a_spent_window_books_each_job_the_next_free_slot_in_turn(dynamodb: Any)
 
     assert all(grant.granted for grant in booked)
     slots = [grant.at for grant in booked if grant.at is not None]
-    # Each goes when one of the four before it left the window.
-    assert slots == pytest.approx([clock.now + 2 + GUARD] * 4 + [clock.now + 4 + 2 * GUARD] * 4)
+    # The first when the window frees, the rest spread evenly: four per window and guard, never in a clump.
+    spacing = (2 + GUARD) / 4
+    assert slots == pytest.approx([clock.now + 2 + GUARD + k * spacing for k in range(8)])
     assert windows_hold_at_most(sent + slots, 4, 2)
     # Nobody jumps the queue: a job asking for a slot now is told to wait past the last booking.
     refused = pacer.acquire("kie", "late")
@@ -239,9 +240,9 @@ def test_a_booked_job_takes_its_place_without_spending_the_rate_again(dynamodb: 
     for i in range(4):
         assert pacer.acquire("kie", f"now_{i}").granted
     bookings = [pacer.reserve("kie", not_after=clock.now + 60) for _ in range(4)]
-    assert {grant.at for grant in bookings} == {clock.now + 2 + GUARD}
+    assert all(grant.at is not None for grant in bookings)
 
-    clock.now += 2 + GUARD
+    clock.now = max(grant.at or 0.0 for grant in bookings)  # every booked slot has come
     assert all(pacer.acquire("kie", f"booked_{i}", booked=True).granted for i in range(4))
     assert pacer.in_flight("kie") == 8
     assert not pacer.acquire("kie", "unbooked").granted  # the window's four slots were the booked jobs'
@@ -292,4 +293,4 @@ def test_300_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: An
     # A booking lost to contention is refused (the job waits and books again), never doubled.
     assert len(slots) + len(refused) == 300
     assert len(slots) >= 250
-    assert max(slots) == pytest.approx(clock.now + (10 + GUARD) * (len(slots) // 20 - (len(slots) % 20 == 0)))
+    assert max(slots) == pytest.approx(clock.now + (len(slots) - 1) * (10 + GUARD) / 20)  # evenly spread
