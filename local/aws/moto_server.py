@@ -17,6 +17,7 @@ import httpx
 from botocore.config import Config
 
 from local.aws.moto_patches import atomic_dynamodb_writes, serve_usage_plan_usage
+from local.aws.moto_speedups import speed_up_moto_server
 from local.aws.template import REGION
 from local.environment import override_environment
 
@@ -52,6 +53,7 @@ class AwsEmulator:
 
         atomic_dynamodb_writes()
         serve_usage_plan_usage()
+        speed_up_moto_server()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = self.port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
