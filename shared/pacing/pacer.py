@@ -7,9 +7,13 @@ Per provider, three kinds of item under `PACE#<provider>`:
   holds more (a token bucket would let a full burst follow a refill: twice the limit in one window). When the
   window is spent, a job may book the first time at which it no longer is (`reserve`): the time joins the log
   as if the task had been sent then, so the next job books the slot after it, and every waiting job knows
-  exactly when it goes instead of asking again and again. Written read-then-conditionally (the condition is
-  the item's `version` as read), so two functions never spend the same slot. `paused_until` holds the
-  provider back after a 429 with Retry-After.
+  exactly when it goes instead of asking again and again. The same item keeps a second log, `sent`: the times
+  tasks really went. A booking is a plan, and a job can come late to its slot (a busy function, a slow
+  round); a late job and the on-time ones after it would crowd one window at the provider. So whoever sends,
+  booked or not, also needs fewer than `submits_per_window` sends in the last window: a late job delays
+  the ones behind it by as much, never crowds them. Written read-then-conditionally (the condition is the
+  item's `version` as read), so two functions never spend the same slot. `paused_until` holds the provider
+  back after a 429 with Retry-After.
 - `INFLIGHT`: the number of tasks the provider holds.
 - `SLOT#<job id>`: the job's place in that count. Acquire adds the slot and 1 in one transaction (only while
   the count is under the limit, only if the slot is new); release deletes the slot and subtracts 1 in one
@@ -37,6 +41,7 @@ RATE_SK = "RATE"
 INFLIGHT_SK = "INFLIGHT"
 SLOT_PREFIX = "SLOT#"
 ENTITY = "pace"
+RECENT, SENT = "recent", "sent"  # the RATE item's logs: the window's (sends and bookings), and the sends alone
 # Conditional writes lost to other functions before the rate is reported as contended (the job waits briefly).
 MAX_RACES = 8
 # Time kept between a task and the one `submits_per_window` after it beyond the window itself: a request reaches
@@ -92,13 +97,14 @@ class Pacer:
     def acquire(self, provider: ProviderName, job_id: str, *, booked: bool = False) -> Grant:
         """A place in flight and a submit slot for the job at `provider`, or why not (nothing held then).
 
-        `booked`: the job's slot was reserved earlier and its time has come; only the place and a pause (one
-        that came after the booking) are checked, the rate was spent when the slot was booked.
+        `booked`: the job's slot was reserved earlier and its time has come; the rate was spent when the slot was
+        booked, so only the place, a pause (one that came after the booking) and the sends of the last window are
+        checked. Refused for those sends, the job keeps its booking: `retry_in` says when they leave room.
         """
         grant = self._take_place(provider, job_id)
         if not grant.granted:
             return grant
-        grant = self._unpaused(provider) if booked else self._take_rate(provider)
+        grant = self._take_rate(provider, booked=booked)
         if not grant.granted:
             self.release(provider, job_id)
         return grant
@@ -118,8 +124,7 @@ class Pacer:
             if at > not_after:
                 refusal = Refusal.PAUSED if paused_until is not None and paused_until > now else Refusal.RATE_LIMITED
                 return Grant(granted=False, refusal=refusal, retry_in=at - now)
-            kept = sorted([*recent, at])[-limit.submits_per_window :]
-            if self._record(provider, item.get("version", {}).get("N"), kept, at):
+            if self._record(provider, item.get("version", {}).get("N"), {RECENT: _kept(recent, at, limit)}, at):
                 return Grant(granted=True, at=at)
             _back_off(race, MAX_BOOKING_RACES)
         return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=limit.interval_seconds)
@@ -215,38 +220,38 @@ class Pacer:
         item: dict[str, Any] = answer.get("Item", {})
         return item
 
-    def _unpaused(self, provider: ProviderName) -> Grant:
-        paused_until, now = _paused_until(self._rate_item(provider)), self.clock()
-        if paused_until is not None and paused_until > now:
-            return Grant(granted=False, refusal=Refusal.PAUSED, retry_in=paused_until - now)
-        return Grant.yes()
-
-    def _take_rate(self, provider: ProviderName) -> Grant:
+    def _take_rate(self, provider: ProviderName, *, booked: bool) -> Grant:
+        """Log a send now: in the window log too unless the job booked its place there already."""
         limit = self.limits(provider)
         for race in range(MAX_RACES):
             item, now = self._rate_item(provider), self.clock()
             paused_until = _paused_until(item)
             if paused_until is not None and paused_until > now:
                 return Grant(granted=False, refusal=Refusal.PAUSED, retry_in=paused_until - now)
-            recent = _recent(item, limit)
-            free_at = _first_free(recent, limit)
+            recent, sent = _recent(item, limit), _recent(item, limit, SENT)
+            free_at = _first_free(sent, limit) if booked else max(_first_free(recent, limit), _first_free(sent, limit))
             if free_at > now:
                 return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=free_at - now)
-            kept = sorted([*recent, now])[-limit.submits_per_window :]
-            if self._record(provider, item.get("version", {}).get("N"), kept, now):
+            logs = (
+                {SENT: _kept(sent, now, limit)}
+                if booked
+                else {RECENT: _kept(recent, now, limit), SENT: _kept(sent, now, limit)}
+            )
+            if self._record(provider, item.get("version", {}).get("N"), logs, now):
                 return Grant.yes()
             _back_off(race, MAX_RACES)
-        return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=limit.interval_seconds)
+        return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=_spacing(limit))
 
-    def _record(self, provider: ProviderName, version: str | None, recent: list[float], now: float) -> bool:
-        """Store the window's admissions if nobody else did since `version` was read, and no pause covers `now`
-        (the time of the slot taken)."""
+    def _record(self, provider: ProviderName, version: str | None, logs: dict[str, list[float]], now: float) -> bool:
+        """Store the logs given (window log, sends) if nobody else wrote the item since `version` was read, and no
+        pause covers `now` (the time of the slot taken)."""
         values: dict[str, Any] = {
-            ":recent": {"L": [_number(t) for t in recent]},
             ":next": {"N": str(int(version or 0) + 1)},
             ":now": _number(now),
             ":entity": {"S": ENTITY},
         }
+        values.update({f":{name}": {"L": [_number(t) for t in times]} for name, times in logs.items()})
+        assignments = "".join(f"#{name} = :{name}, " for name in logs)
         if version is None:
             unchanged = "attribute_not_exists(#version)"
         else:
@@ -256,10 +261,10 @@ class Pacer:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=self._key(provider, RATE_SK),
-                UpdateExpression="SET #recent = :recent, #version = :next, #entity = :entity",
+                UpdateExpression=f"SET {assignments}#version = :next, #entity = :entity",
                 ConditionExpression=f"{unchanged} AND (attribute_not_exists(#paused) OR #paused <= :now)",
                 ExpressionAttributeNames={
-                    "#recent": "recent",
+                    **{f"#{name}": name for name in logs},
                     "#version": "version",
                     "#paused": "paused_until",
                     "#entity": schema.ENTITY,
@@ -293,10 +298,14 @@ def _paused_until(item: dict[str, Any]) -> float | None:
     return float(item["paused_until"]["N"]) if "paused_until" in item else None
 
 
-def _recent(item: dict[str, Any], limit: ProviderLimit) -> list[float]:
-    """The window log, oldest first; a lowered limit keeps only what it counts."""
-    recent = sorted(float(entry["N"]) for entry in item.get("recent", {}).get("L", []))
+def _recent(item: dict[str, Any], limit: ProviderLimit, log: str = RECENT) -> list[float]:
+    """A log (the window's, or the sends), oldest first; a lowered limit keeps only what it counts."""
+    recent = sorted(float(entry["N"]) for entry in item.get(log, {}).get("L", []))
     return recent[-limit.submits_per_window :]
+
+
+def _kept(log: list[float], new: float, limit: ProviderLimit) -> list[float]:
+    return sorted([*log, new])[-limit.submits_per_window :]
 
 
 def _first_free(recent: list[float], limit: ProviderLimit) -> float:

@@ -179,6 +179,18 @@ class _Round:
             booking = None
         return _wait(self.rt, self.data, job, self.holds, booking=booking)
 
+    def _acquire_booked(self, job: JobRecord, name: ProviderName) -> Grant:
+        """The job's booked send, waiting in the round while the last window's sends leave room soon."""
+        while True:
+            grant = self.rt.pacer.acquire(name, job.id, booked=True)
+            short = grant.retry_in is not None and grant.retry_in <= IN_ROUND_WAIT_SECONDS
+            if grant.granted or grant.refusal is not Refusal.RATE_LIMITED or not short:
+                return grant
+            assert grant.retry_in is not None
+            if self.ends - time.monotonic() - grant.retry_in < MIN_ATTEMPT_SECONDS:
+                return grant
+            time.sleep(grant.retry_in)
+
     def book(self, job: JobRecord) -> Booking | None:
         """The first free slot at the candidate whose rate (or pause) frees soonest, booked for the job."""
         paced = [h for h in self.holds if h.reason in BOOKABLE and h.retry_in is not None]
@@ -202,9 +214,13 @@ class _Round:
             if early > 0:
                 time.sleep(early)
             self.booking = None  # a slot is used once, whatever comes of it
-        grant: Grant = rt.pacer.acquire(name, job.id, booked=booked)
+        grant: Grant = self._acquire_booked(job, name) if booked else rt.pacer.acquire(name, job.id)
         if not grant.granted:
             assert grant.refusal is not None
+            if booked and grant.refusal is Refusal.RATE_LIMITED and grant.retry_in is not None:
+                # Sends ahead of the job's slot came late: the slot stands, later by as much.
+                moved = Booking(provider=name, at=rt.pacer.clock() + grant.retry_in)
+                return job, _wait(rt, data, job, [], booking=moved)
             self.holds.append(_Hold(name, REFUSAL_REASONS[grant.refusal], grant.retry_in))
             return job, None
         adapter = rt.provider(name, self.credentials)

@@ -582,3 +582,29 @@ def test_a_job_canceled_while_it_holds_a_booking_is_never_sent(
     assert after.done
     assert calls(router) == {"kie": 1}
     assert stored(rt, second.body["id"]).status is JobStatus.CANCELED
+
+
+def test_a_booked_job_whose_window_of_sends_is_full_keeps_its_slot_moved_later(
+    runtime_with: Callable[..., Runtime], router: respx.MockRouter
+) -> None:
+    one_per_s = ProviderLimit(submits_per_window=1, window_seconds=1, max_in_flight=50)
+    rt = runtime_with(provider_limits={"kie": one_per_s})
+    router.routes["kie"].mock(side_effect=fresh_kie_task)
+    call({"prompt": "a fox", "provider": "kie"})
+    second = call({"prompt": "another fox", "provider": "kie"})
+    assert second.round is not None
+    booking = second.round.output["booking"]
+    time.sleep(max(0.0, booking["at"] - time.time()))
+    # Another booked job, late for an earlier slot, sent just now: the window of sends is full for 1.5 s.
+    assert rt.pacer.acquire("kie", "late_one", booked=True).granted
+
+    moved = dispatch_round({**second.round.output})
+
+    assert not moved.dispatched
+    assert moved.output["booking"]["provider"] == "kie"
+    assert moved.output["booking"]["at"] == pytest.approx(time.time() + 1 + SPACING_GUARD_SECONDS, abs=0.3)
+    assert calls(router) == {"kie": 1}
+    time.sleep(max(0.0, moved.output["booking"]["at"] - time.time()))
+    sent_in_its_slot = dispatch_round({**moved.output})
+    assert sent_in_its_slot.dispatched
+    assert calls(router) == {"kie": 2}

@@ -257,7 +257,7 @@ def test_a_booking_waits_out_a_pause_and_a_later_pause_still_holds_a_booked_job(
     assert booking.at == pytest.approx(clock.now + 30)
     assert pacer.reserve("kie", not_after=clock.now + 20).refusal is Refusal.PAUSED
 
-    clock.now = booking.at
+    clock.now = booking.at or 0.0
     pacer.pause("kie", 10)  # Kie asked for quiet again after the booking was made
     held = pacer.acquire("kie", "booked", booked=True)
     assert (held.granted, held.refusal) == (False, Refusal.PAUSED)
@@ -294,3 +294,54 @@ def test_300_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: An
     assert len(slots) + len(refused) == 300
     assert len(slots) >= 250
     assert max(slots) == pytest.approx(clock.now + (len(slots) - 1) * (10 + GUARD) / 20)  # evenly spread
+
+
+def test_jobs_late_for_their_slots_never_crowd_a_window_of_sends(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    for i in range(4):
+        assert pacer.acquire("kie", f"now_{i}").granted
+    sends = [clock.now] * 4
+    slots = [pacer.reserve("kie", not_after=clock.now + 600).at or 0.0 for _ in range(40)]
+    assert all(slots)
+    # Each booked job wakes a varying moment after its slot (up to 3 s: a busy machine) and sends when the sends
+    # of the last window leave room, told how long to wait when they do not.
+    lateness = [((i * 7919) % 31) / 10 for i in range(40)]
+    due = sorted((slot + late, f"booked_{i}") for i, (slot, late) in enumerate(zip(slots, lateness, strict=True)))
+    refused = 0
+    while due:
+        when, job = due.pop(0)
+        clock.now = when
+        grant = pacer.acquire("kie", job, booked=True)
+        if grant.granted:
+            sends.append(clock.now)
+            continue
+        refused += 1
+        assert (grant.refusal, grant.retry_in is not None) == (Refusal.RATE_LIMITED, True)
+        assert grant.retry_in is not None
+        due = sorted([*due, (when + grant.retry_in, job)])
+
+    assert len(sends) == 44  # every booked job went, each once
+    assert refused > 0  # the lateness did crowd the plan, and was held back
+    # The provider counts arrivals: no window of 2 s (plus the guard for the way there) holds more than 4 sends.
+    assert windows_hold_at_most(sends, 4, 2 + GUARD - 1e-6)
+    assert pacer.in_flight("kie") == 44
+
+
+def test_a_booked_job_refused_for_late_sends_keeps_its_booking(dynamodb: Any) -> None:
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    for i in range(4):
+        assert pacer.acquire("kie", f"now_{i}").granted
+    booking = pacer.reserve("kie", not_after=clock.now + 60)
+    assert booking.at is not None
+    window_log = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "PACE#kie"}, "sk": {"S": "RATE"}})["Item"]
+
+    clock.now += 1.0  # before the slot: the four sends at the start are still within the window and guard
+    held = pacer.acquire("kie", "booked", booked=True)
+
+    assert (held.granted, held.refusal) == (False, Refusal.RATE_LIMITED)
+    assert held.retry_in == pytest.approx(1.0 + GUARD)
+    assert not pacer.holds("kie", "booked")
+    after = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "PACE#kie"}, "sk": {"S": "RATE"}})["Item"]
+    assert after["recent"] == window_log["recent"]  # no slot booked or spent again
