@@ -16,13 +16,14 @@ Completion is learnt from the job events (an SQS queue of our own on the topic),
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,10 @@ from shared.pacing.limits import DEFAULT_PROVIDER_LIMITS
 from shared.repository.keys import TenantLimits
 
 JOB_SECONDS = 3.0
-API_SANDBOXES = 4
+# The functions a burst keeps busy, in processes of their own as on Lambda: the api (every POST), dispatch (each
+# job's rounds, some waiting up to a second for a booked slot), notify (every stored change) and archive (every
+# finished job's video; its stream mapping runs up to 10 batches at once).
+SANDBOXES = {"api": 4, "dispatch": 12, "notify": 1, "archive": 4}
 KIE_JOBS, AUTO_JOBS, THREADS = 300, 500, 16
 QUICK_KIE_JOBS, QUICK_AUTO_JOBS, QUICK_THREADS = 60, 60, 8
 POST_P99_TARGET = 0.5
@@ -96,8 +100,7 @@ class BurstRig:
 
     def __init__(self, limits: Mapping[ProviderName, ProviderLimit], job_seconds: float = JOB_SECONDS) -> None:
         self.limits = dict(limits)
-        # The api in sandbox processes of its own, as Lambda serves a burst's concurrent requests.
-        options = LocalOptions(job_seconds=job_seconds, provider_limits=dict(self.limits), api_sandboxes=API_SANDBOXES)
+        options = LocalOptions(job_seconds=job_seconds, provider_limits=dict(self.limits), sandboxes=SANDBOXES)
         self.stack = LocalSystem(options)
 
     def __enter__(self) -> BurstRig:
@@ -126,28 +129,10 @@ class BurstRig:
         self.emulator.reset()  # counters and tasks of this burst only; the limits stay
         result = Burst(name, provider, jobs, threads, limits={p: self.limits[p] for p in self._providers(provider)})
         say(f"  {name}: {jobs} jobs (provider={provider}) from {threads} threads")
-        pending = iter(range(jobs))
-        lock = threading.Lock()
-
-        def client() -> None:
-            with httpx.Client(
-                base_url=self.stack.base_url,
-                headers={"Authorization": f"Bearer {self.api_key}"},
-                timeout=60,
-                trust_env=False,
-            ) as http:
-                while True:
-                    with lock:
-                        index = next(pending, None)
-                    if index is None:
-                        return
-                    post = _post(http, index, provider)
-                    with lock:
-                        result.posts.append(post)
-
-        with ThreadPoolExecutor(threads) as pool:
-            for future in [pool.submit(client) for _ in range(threads)]:
-                future.result()
+        # The clients run in a process of their own, as an app's would: not on the relay's interpreter.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as clients:
+            posts = clients.submit(post_all, self.stack.base_url, self.api_key, provider, jobs, threads)
+            result.posts = posts.result()
         result.posts.sort(key=lambda p: p.index)
         accepted = [p.job_id for p in result.posts if p.job_id]
         posted = time.time() - min(p.started for p in result.posts)
@@ -178,6 +163,33 @@ class BurstRig:
             time.sleep(0.5)
         for job_id in pending:
             result.statuses[job_id] = "unfinished"
+
+
+def post_all(base_url: str, api_key: str, provider: str, jobs: int, threads: int) -> list[Post]:
+    """Post `jobs` jobs from `threads` threads at once, each thread with its own connection."""
+    pending = iter(range(jobs))
+    posts: list[Post] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def client() -> None:
+        with httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60, trust_env=False
+        ) as http:
+            start.wait()
+            while True:
+                with lock:
+                    index = next(pending, None)
+                if index is None:
+                    return
+                post = _post(http, index, provider)
+                with lock:
+                    posts.append(post)
+
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(client) for _ in range(threads)]:
+            future.result()
+    return posts
 
 
 def _status(event_type: str) -> str:

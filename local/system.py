@@ -40,8 +40,9 @@ from shared.signing import SigningKeys
 
 # Functions whose invocations run side by side here as on Lambda (their handlers keep no per-invocation state
 # at module level beyond Powertools' log keys). Each job's Dispatch round may wait up to a second for the slot
-# it booked; one at a time, that second would hold back every other job's round.
-SIDE_BY_SIDE = {"dispatch": 8}
+# it booked; one at a time, that second would hold back every other job's round. Every running job's workflow
+# polls every few seconds; one at a time, a few hundred jobs would each wait their turn for seconds.
+SIDE_BY_SIDE = {"dispatch": 8, "poll": 8}
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,9 @@ class LocalOptions:
     dispatch_retry_max_seconds: float = 5.0
     kie_hmac_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     log_file: Path | None = None
-    # The api function in this many processes of its own, as Lambda serves concurrent requests from separate
-    # sandboxes (0: in this process, one request at a time). For bursts and floods; a few seconds to start.
-    api_sandboxes: int = 0
+    # Functions (by short name) run in this many processes of their own, as Lambda serves concurrent invocations
+    # from separate sandboxes; the rest run in this process. For bursts and floods; a few seconds to start.
+    sandboxes: Mapping[str, int] = field(default_factory=dict)
     # The submit limits the emulated providers enforce: Kie's documented ones unless told otherwise.
     provider_limits: Mapping[ProviderName, ProviderLimit | None] = field(
         default_factory=lambda: {"kie": KIE_DOCUMENTED_LIMIT}
@@ -86,7 +87,7 @@ class LocalSystem:
         self.events: EventSources | None = None
         self.outputs: dict[str, str] = {}
         self._moto_invocations: Any = None
-        self._sandboxes: SandboxPool | None = None
+        self._sandboxes: list[SandboxPool] = []
         self._log: TextIO | None = None
         self._unquiet: Callable[[], None] | None = None
 
@@ -120,12 +121,7 @@ class LocalSystem:
         self._configure_console(template, deployer, api_url, aliases)
         self._register_functions(template, deployer, api_url)
         self._store_provider_keys()
-        if self.options.api_sandboxes:
-            api = self.functions.by_short_name("api")
-            self._sandboxes = SandboxPool(
-                api.spec, api.environment, self.options.api_sandboxes, self.options.log_file
-            ).start()
-            api.run_in_sandboxes(self._sandboxes)
+        self._start_sandboxes()
 
         self._moto_invocations = self.functions.serving_moto_invocations()
         self._moto_invocations.__enter__()
@@ -145,9 +141,9 @@ class LocalSystem:
             self.api.stop()
         if self.console is not None:
             self.console.stop()
-        if self._sandboxes is not None:
-            self._sandboxes.stop()
-            self._sandboxes = None
+        for pool in self._sandboxes:
+            pool.stop()
+        self._sandboxes = []
         if self._moto_invocations is not None:
             self._moto_invocations.__exit__(None, None, None)
             self._moto_invocations = None
@@ -226,6 +222,15 @@ class LocalSystem:
         local = self.local_environment(api_url)
         for spec in deployed_functions(template, deployer):
             self.functions.add(FunctionHost(spec, local, concurrency=SIDE_BY_SIDE.get(spec.short_name, 1)))
+
+    def _start_sandboxes(self) -> None:
+        hosts = [(self.functions.by_short_name(name), count) for name, count in self.options.sandboxes.items() if count]
+        pools = [SandboxPool(host.spec, host.environment, count, self.options.log_file) for host, count in hosts]
+        self._sandboxes = pools
+        for pool in pools:
+            pool.start()
+        for (host, _), pool in zip(hosts, pools, strict=True):
+            host.run_in_sandboxes(pool)
 
     def _store_provider_keys(self) -> None:
         assert self.emulator is not None

@@ -32,7 +32,7 @@ from tests.support.api_client import ApiError, RelayClient
 def rig_options() -> LocalOptions:
     """The api in sandbox processes of its own, as Lambda serves concurrent requests: one process taking requests
     in turn would make the quiet tenant queue behind the flood, a cost of running locally, not of the design."""
-    return dataclasses.replace(DEFAULT_OPTIONS, api_sandboxes=4)
+    return dataclasses.replace(DEFAULT_OPTIONS, sandboxes={"api": 4})
 
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -113,6 +113,8 @@ class MappingDriver(ABC):
             # Kept for wait_idle() and stop() to report: a mapping that died must not look idle.
             self.error = exc
             log.exception("event source mapping %s stopped", self.name)
+        finally:
+            self.close()
 
     # -- idleness --------------------------------------------------------------------------------
 
@@ -139,6 +141,9 @@ class MappingDriver(ABC):
     @abstractmethod
     def prepare(self) -> None:
         """Look up what the poller needs (queue URL, shards) once, on the consumer thread."""
+
+    def close(self) -> None:  # noqa: B027 (a hook: most drivers hold nothing to let go of)
+        """Let go of what the consumer held (on its thread, once it stops)."""
 
     @abstractmethod
     def step(self) -> bool:

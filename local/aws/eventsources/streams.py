@@ -14,6 +14,9 @@ once without a window. After a failure:
   count as a retry);
 - after MaximumRetryAttempts retries, or once a record is older than MaximumRecordAgeInSeconds, the records
   are given up on: an invocation record goes to the on-failure destination and the lane moves on.
+
+The lanes' batches are sent side by side when the function can run that many at once (in sandboxes of its
+own); what comes of each is recorded on the consumer thread.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import zlib
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +36,7 @@ from botocore.exceptions import ClientError
 from local.aws.eventsources.config import INFINITE, MappingProperties
 from local.aws.eventsources.destinations import Condition, FailedBatch, OnFailureDestination
 from local.aws.eventsources.driver import DEFAULT_TIMING, Clients, MappingDriver, Timing
-from local.aws.eventsources.invoke import Invocable, Verdict, invoke_batch
+from local.aws.eventsources.invoke import Invocable, Outcome, Verdict, invoke_batch
 from local.aws.eventsources.records import stream_event_record
 
 GET_RECORDS_LIMIT = 1000
@@ -112,6 +116,7 @@ class StreamMapping(MappingDriver):
         self._next_discovery = 0.0
         self._discovered_once = False
         self._streams: Any = None
+        self._pool: ThreadPoolExecutor | None = None
         # moto serves DynamoDB Streams on the plain regional endpoint only (botocore would otherwise address
         # an account-specific host); the streams client, made on the consumer thread, honours this.
         os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
@@ -120,6 +125,11 @@ class StreamMapping(MappingDriver):
 
     def prepare(self) -> None:
         self._streams = self.clients("dynamodbstreams")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _describe(self) -> list[dict[str, Any]]:
         shards: list[dict[str, Any]] = []
@@ -231,10 +241,7 @@ class StreamMapping(MappingDriver):
         for shard in list(self.shards.values()):
             if self._readable(shard) and now >= shard.next_poll:
                 progressed |= self._poll(shard)
-        for lane in list(self.lanes.values()):
-            if self._stop.is_set():
-                break
-            progressed |= self._advance(lane)
+        progressed |= self._advance_lanes()
         self._finish_closed_shards()
         self._quiet_as_of = self._quiet_point()
         return progressed
@@ -269,39 +276,68 @@ class StreamMapping(MappingDriver):
             count = min(self.batch_size, len(lane.pending))
             lane.work.append(Attempt([lane.pending.popleft() for _ in range(count)]))
 
-    def _advance(self, lane: Lane) -> bool:
-        """At most one invocation (or one give-up) for this lane."""
-        now = self.now()
+    def _advance_lanes(self) -> bool:
+        """At most one invocation (or one give-up) per lane. The lanes' invocations run side by side when the
+        function may run that many at once (its sandboxes), as Lambda runs a shard's batches in parallel; what
+        comes of each is recorded here, on the consumer thread, in lane order."""
+        progressed = False
+        ready: list[tuple[Lane, Attempt, float]] = []
+        for lane in list(self.lanes.values()):
+            if self._stop.is_set():
+                break
+            now = self.now()
+            attempt, gave_up = self._due(lane, now)
+            progressed |= gave_up
+            if attempt is not None:
+                ready.append((lane, attempt, now))
+        side_by_side = min(len(ready), getattr(self.host, "concurrency", 1))
+        if side_by_side > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.lanes_per_shard, thread_name_prefix=f"esm-{self.name}")
+            outcomes = list(self._pool.map(lambda item: self._invoke(item[1]), ready))
+        else:
+            outcomes = [self._invoke(attempt) for _, attempt, _ in ready]
+        for (lane, attempt, now), outcome in zip(ready, outcomes, strict=True):
+            self._record(lane, attempt, outcome, now)
+            progressed = True
+        return progressed
+
+    def _due(self, lane: Lane, now: float) -> tuple[Attempt | None, bool]:
+        """The lane's batch to send now, if any; or True when its head was given up on instead."""
         self._next_batch(lane, now)
         if not lane.work or lane.work[0].not_before > now:
-            return False
+            return None, False
         attempt = lane.work[0]
         if attempt.exhausted:
             self._give_up(attempt, attempt.records, Condition.RETRIES_EXHAUSTED)
             lane.work.popleft()
-            return True
+            return None, True
         expired = self._expired(attempt.records)
         if expired:
             self._give_up(attempt, attempt.records[:expired], Condition.RECORD_TOO_OLD)
             del attempt.records[:expired]
             if not attempt.records:
                 lane.work.popleft()
-            return True
+            return None, True
+        return attempt, False
 
-        records = attempt.records
-        outcome = invoke_batch(
+    def _invoke(self, attempt: Attempt) -> Outcome:
+        return invoke_batch(
             self.host,
-            [record.event for record in records],
-            {record.sequence for record in records},
+            [record.event for record in attempt.records],
+            {record.sequence for record in attempt.records},
             self.properties.reports_item_failures,
         )
+
+    def _record(self, lane: Lane, attempt: Attempt, outcome: Outcome, now: float) -> None:
+        records = attempt.records
         self.moved()
         self.stats.batches += 1
         attempt.invocations += 1
         if outcome.verdict is Verdict.SUCCEEDED:
             self.stats.records += len(records)
             lane.work.popleft()
-            return True
+            return
 
         self.stats.failures += 1
         attempt.last_error = outcome.function_error
@@ -314,9 +350,8 @@ class StreamMapping(MappingDriver):
             half = len(records) // 2
             for part in (records[half:], records[:half]):
                 lane.work.appendleft(Attempt(part, attempt.retries, attempt.invocations, 0.0, outcome.function_error))
-            return True
+            return
         self._retry_or_give_up(lane, attempt, now)
-        return True
 
     def _retry_or_give_up(self, lane: Lane, attempt: Attempt, now: float) -> None:
         attempt.retries += 1

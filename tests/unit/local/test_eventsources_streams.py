@@ -454,6 +454,55 @@ def test_records_of_one_item_stay_in_order_across_lanes(dynamodb: Any, stream_ar
     assert [n for n in delivered if n.startswith("y")] == [f"y{v}" for v in range(6)]
 
 
+class SlowHost(RecordingHost):
+    """A host that takes a while per batch and notes how many of its invocations ran at once."""
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__()
+        self.concurrency = concurrency
+        self.running = 0
+        self.most = 0
+        self._count = threading.Lock()
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._count:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.1)
+            return super().invoke(event)
+        finally:
+            with self._count:
+                self.running -= 1
+
+
+@pytest.mark.parametrize(("concurrency", "most"), [(4, range(2, 5)), (1, range(1, 2))])
+def test_lanes_send_their_batches_side_by_side_when_the_function_can_take_them(
+    dynamodb: Any, stream_arn: str, concurrency: int, most: range
+) -> None:
+    host = SlowHost(concurrency)
+    with running(properties(stream_arn, BatchSize=1, ParallelizationFactor=4), host) as (mapping, sources):
+
+        def keys(name: str) -> dict[str, Any]:
+            return {"pk": {"S": f"ITEM#{name}"}, "sk": {"S": "ITEM"}}
+
+        # Three records for each of four items, each item in a lane of its own.
+        names: dict[int, str] = {}
+        for n in range(200):
+            names.setdefault(mapping.lane_of(keys(f"k{n}")), f"k{n}")
+        assert len(names) == 4
+        for version in range(3):
+            for key in names.values():
+                put(dynamodb, f"{key}-{version}", key=key)
+        assert sources.wait_idle(10)
+
+    assert host.most in most  # never more than the lanes, nor than the function can take
+    delivered = [name for batch in host.names() for name in batch]
+    assert sorted(delivered) == sorted(f"{key}-{version}" for key in names.values() for version in range(3))
+    for key in names.values():  # each item's records still in order
+        assert [n for n in delivered if n.startswith(f"{key}-")] == [f"{key}-{version}" for version in range(3)]
+
+
 # -- configuration -------------------------------------------------------------------------------------
 
 
