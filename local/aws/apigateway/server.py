@@ -111,7 +111,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if too_large:
             self.close_connection = True  # the unread body is still on the socket
-        self._write(response)
+        try:
+            self._write(response)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up before the answer (its own timeout): nothing to answer, as at API Gateway.
+            log.info("client left before the answer to %s %s", self.command, self.path)
+            self.close_connection = True
 
     def _read_body(self) -> tuple[bytes, bool]:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
+import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -839,3 +843,35 @@ def test_header_values_are_resolved_and_a_deployed_origin_is_swapped_for_its_loc
     (status,) = [child for child in api.root.children if child.path_part == "status"]
     (mock,) = status.methods["OPTIONS"].integration.responses
     assert mock.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"
+
+
+def test_a_client_that_leaves_before_the_answer_is_noted_not_a_server_fault(
+    stack: Stack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    invoked, release, answered = threading.Event(), threading.Event(), threading.Event()
+
+    def slow(event: dict[str, Any]) -> Any:
+        invoked.set()
+        release.wait(5)
+        answered.set()
+        return {"statusCode": 200, "body": "x" * 200_000}  # more than a socket buffer: the write must fail
+
+    stack.slow.behaviour = slow
+    url = urlsplit(stack.adapter.url)
+    caplog.set_level(logging.INFO, logger="local.aws.apigateway.server")
+    with socket.create_connection((url.hostname, url.port)) as client:
+        client.sendall(f"GET {url.path}/slow HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+        assert invoked.wait(5)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # leave with a reset
+    release.set()
+    assert answered.wait(5)
+
+    def noted() -> bool:
+        return any("client left before the answer" in record.getMessage() for record in caplog.records)
+
+    for _ in range(100):
+        if noted():
+            break
+        threading.Event().wait(0.05)
+    assert noted()
+    assert "Exception occurred during processing" not in capfd.readouterr().err
