@@ -42,7 +42,7 @@ JOB_SECONDS = 3.0
 # The functions a burst keeps busy, in processes of their own as on Lambda: the api (every POST), dispatch (each
 # job's rounds, some waiting up to a second for a booked slot), notify (every stored change) and archive (every
 # finished job's video; its stream mapping runs up to 10 batches at once).
-SANDBOXES = {"api": 4, "dispatch": 12, "notify": 1, "archive": 4}
+SANDBOXES = {"api": 4, "dispatch": 6, "notify": 1, "archive": 2}
 KIE_JOBS, AUTO_JOBS, THREADS = 300, 500, 16
 QUICK_KIE_JOBS, QUICK_AUTO_JOBS, QUICK_THREADS = 60, 60, 8
 POST_P99_TARGET = 0.5

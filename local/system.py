@@ -40,9 +40,9 @@ from shared.signing import SigningKeys
 
 # Functions whose invocations run side by side here as on Lambda (their handlers keep no per-invocation state
 # at module level beyond Powertools' log keys). Each job's Dispatch round may wait up to a second for the slot
-# it booked; one at a time, that second would hold back every other job's round. Every running job's workflow
-# polls every few seconds; one at a time, a few hundred jobs would each wait their turn for seconds.
-SIDE_BY_SIDE = {"dispatch": 8, "poll": 8}
+# it booked; one at a time, that second would hold back every other job's round. (Poll stays one at a time: side
+# by side, a few hundred running jobs polling every few seconds take the cores every other function needs.)
+SIDE_BY_SIDE = {"dispatch": 8}
 
 
 @dataclass(frozen=True)
