@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bench.common import Report, machine
 
-NAMES = ("cold_start", "archive", "latency", "cost", "load", "status_list", "burst")
+NAMES = ("cold_start", "archive", "latency", "cost", "load", "status_list", "burst", "tenant_flood")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench import burst
 
             report = burst.run(args.quick, args.burst_jobs, args.burst_auto_jobs, args.burst_threads)
+        elif name == "tenant_flood":
+            from bench import tenant_flood
+
+            report = tenant_flood.run(args.quick)
         elif name == "status_list":
             from bench import status_list
 

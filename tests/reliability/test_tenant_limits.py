@@ -12,11 +12,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ from shared.repository.keys import TenantLimits
 from shared.repository.tenant_usage import TenantUsageRepository, month_of
 from tests.reliability.harness import DEFAULT_OPTIONS, Rig, tagged
 from tests.support.api_client import ApiError, RelayClient
+from tests.support.flood import Flood
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +44,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CONCURRENT = 50
 # Long enough that no job ends (and frees its slot) while the 50 submits are in flight.
 LONG_JOB_SECONDS = 40.0
-SAMPLES = 30
+SAMPLES = 60
 ROUNDS = 3
 FLOODERS = 5
 FLOOD_PAUSE_SECONDS = 0.125  # each flooder at most 8 requests/s: 40/s in all, under the stage's 50/s
+FLOOD_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "tenant_flood_scenario.json"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -117,52 +122,45 @@ def test_a_flooding_tenant_hits_its_limits_and_another_tenants_submits_stay_fast
     quiet = system.client(system.tenant("quiet-tenant"))
     flooder_key = system.tenant("flooding-tenant", TenantLimits(tier="free", max_active_jobs=1))
     timed_submits(quiet, 3, "warm")
-    outcomes: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def flood(stop: threading.Event) -> None:
-        client = RelayClient(system.base_url, flooder_key.api_key)
-        try:
-            while not stop.is_set():
-                try:
-                    client.submit({"provider": "vidgo", "prompt": tagged("flood")})
-                    code = "accepted"
-                except ApiError as error:
-                    code = error.code
-                with lock:
-                    outcomes[code] = outcomes.get(code, 0) + 1
-                stop.wait(FLOOD_PAUSE_SECONDS)
-        finally:
-            client.http.close()
+    outcomes: Counter[str] = Counter()
 
     # Idle and flooded phases alternate, so the machine's drift (other work, the jobs piling up) hits both alike.
     idle: list[float] = []
     flooded: list[float] = []
     for round_index in range(ROUNDS):
         idle += timed_submits(quiet, SAMPLES // ROUNDS, f"idle {round_index}")
-        stop = threading.Event()
-        flooders = [threading.Thread(target=flood, args=(stop,), daemon=True) for _ in range(FLOODERS)]
-        for thread in flooders:
-            thread.start()
-        try:
+        body = {"provider": "vidgo", "prompt": tagged("flood")}
+        with Flood(system.base_url, flooder_key.api_key, body, threads=FLOODERS, pause=FLOOD_PAUSE_SECONDS) as flood:
             time.sleep(0.3)
             flooded += timed_submits(quiet, SAMPLES // ROUNDS, f"flooded {round_index}")
-        finally:
-            stop.set()
-            for thread in flooders:
-                thread.join(timeout=30)
+        outcomes.update(flood.outcomes)
 
     idle_p99, flooded_p99 = percentile(idle, 0.99), percentile(flooded, 0.99)
     print(  # noqa: T201 (the figures this scenario records)
         f"\nquiet tenant submit p99: idle {idle_p99 * 1000:.0f} ms, next to the flood {flooded_p99 * 1000:.0f} ms "
         f"({flooded_p99 / idle_p99:.2f}x); p50 {percentile(idle, 0.5) * 1000:.0f} / "
-        f"{percentile(flooded, 0.5) * 1000:.0f} ms; flooding tenant's answers: {outcomes}"
+        f"{percentile(flooded, 0.5) * 1000:.0f} ms; flooding tenant's answers: {dict(outcomes)}"
+    )
+    FLOOD_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    FLOOD_RESULTS.write_text(
+        json.dumps(
+            {
+                "samples_per_phase": len(idle),
+                "idle_p50_ms": round(percentile(idle, 0.5) * 1000, 1),
+                "idle_p99_ms": round(idle_p99 * 1000, 1),
+                "flooded_p50_ms": round(percentile(flooded, 0.5) * 1000, 1),
+                "flooded_p99_ms": round(flooded_p99 * 1000, 1),
+                "flood": {"clients": FLOODERS, "requests_per_second": round(FLOODERS / FLOOD_PAUSE_SECONDS)},
+                "flooding_tenant_answers": dict(outcomes),
+            },
+            indent=2,
+        )
     )
     assert outcomes.get("throttled", 0) > 0  # its usage plan, at the gateway
     assert outcomes.get("too_many_active_jobs", 0) > 0  # its active-job cap, at admission
     # One slot: a second job only once the first ended, and every accepted submit (and only those) stored.
     assert len(system.tenant_job_ids("flooding-tenant")) == outcomes.get("accepted", 0) >= 1
     assert counters(system, "flooding-tenant")[0] <= 1
-    # The goal is a p99 within 1.5x of idle (docs/tenants.md records what was measured). Every function of the
-    # local stack shares one process and a few shared cores, so what is asserted is looser: the median, within 3x.
+    # The goal, a p99 within 1.5x of idle, is measured by `python -m bench tenant_flood` (this scenario, alone on
+    # the machine). Here it may share the cores with other tests, so what is asserted is looser: the median, within 3x.
     assert percentile(flooded, 0.5) <= 3 * percentile(idle, 0.5) + 0.2
