@@ -32,6 +32,15 @@ def pacer_for(client: Any, clock: Clock, **limits: ProviderLimit) -> Pacer:
 FOUR_PER_2S = ProviderLimit(submits_per_window=4, window_seconds=2, max_in_flight=100)
 
 
+def spent_window(dynamodb: Any) -> tuple[Clock, Pacer]:
+    """A pacer at 4 per 2 s whose window four jobs just spent."""
+    clock = Clock()
+    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
+    for i in range(4):
+        assert pacer.acquire("kie", f"now_{i}").granted
+    return clock, pacer
+
+
 def test_a_window_admits_its_burst_then_refuses_with_the_time_to_the_next_slot(dynamodb: Any) -> None:
     clock = Clock()
     pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
@@ -221,10 +230,7 @@ def test_booked_and_immediate_slots_together_never_crowd_a_window(dynamodb: Any)
 
 
 def test_a_slot_past_the_jobs_deadline_is_not_booked(dynamodb: Any) -> None:
-    clock = Clock()
-    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
-    for i in range(4):
-        assert pacer.acquire("kie", f"now_{i}").granted
+    clock, pacer = spent_window(dynamodb)
 
     refused = pacer.reserve("kie", not_after=clock.now + 1)
 
@@ -235,10 +241,7 @@ def test_a_slot_past_the_jobs_deadline_is_not_booked(dynamodb: Any) -> None:
 
 
 def test_a_booked_job_takes_its_place_without_spending_the_rate_again(dynamodb: Any) -> None:
-    clock = Clock()
-    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
-    for i in range(4):
-        assert pacer.acquire("kie", f"now_{i}").granted
+    clock, pacer = spent_window(dynamodb)
     bookings = [pacer.reserve("kie", not_after=clock.now + 60) for _ in range(4)]
     assert all(grant.at is not None for grant in bookings)
 
@@ -297,10 +300,7 @@ def test_300_concurrent_bookings_are_all_distinct_slots_at_the_rate(dynamodb: An
 
 
 def test_jobs_late_for_their_slots_never_crowd_a_window_of_sends(dynamodb: Any) -> None:
-    clock = Clock()
-    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
-    for i in range(4):
-        assert pacer.acquire("kie", f"now_{i}").granted
+    clock, pacer = spent_window(dynamodb)
     sends = [clock.now] * 4
     slots = [pacer.reserve("kie", not_after=clock.now + 600).at or 0.0 for _ in range(40)]
     assert all(slots)
@@ -329,10 +329,7 @@ def test_jobs_late_for_their_slots_never_crowd_a_window_of_sends(dynamodb: Any) 
 
 
 def test_a_booked_job_refused_for_late_sends_keeps_its_booking(dynamodb: Any) -> None:
-    clock = Clock()
-    pacer = pacer_for(dynamodb, clock, kie=FOUR_PER_2S)
-    for i in range(4):
-        assert pacer.acquire("kie", f"now_{i}").granted
+    clock, pacer = spent_window(dynamodb)
     booking = pacer.reserve("kie", not_after=clock.now + 60)
     assert booking.at is not None
     window_log = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "PACE#kie"}, "sk": {"S": "RATE"}})["Item"]
