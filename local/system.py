@@ -231,13 +231,13 @@ class LocalSystem:
             self.functions.add(FunctionHost(spec, local, concurrency=SIDE_BY_SIDE.get(spec.short_name, 1)))
 
     def _start_sandboxes(self) -> None:
-        hosts = [(self.functions.by_short_name(name), count) for name, count in self.options.sandboxes.items() if count]
-        pools = [SandboxPool(host.spec, host.environment, count, self.options.log_file) for host, count in hosts]
-        self._sandboxes = pools
-        for pool in pools:
-            pool.start()
-        for (host, _), pool in zip(hosts, pools, strict=True):
-            host.run_in_sandboxes(pool)
+        for name, count in self.options.sandboxes.items():
+            if not count:
+                continue
+            host = self.functions.by_short_name(name)
+            pool = SandboxPool(host.spec, host.environment, count, self.options.log_file)
+            self._sandboxes.append(pool)  # before it starts: stop() ends a pool that failed halfway too
+            host.run_in_sandboxes(pool.start())
 
     def _store_provider_keys(self) -> None:
         assert self.emulator is not None

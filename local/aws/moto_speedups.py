@@ -159,15 +159,7 @@ def _client_per_region(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _listed_once(original: Callable[[], Any]) -> Callable[[], tuple[str, ...]]:
-    listed: list[tuple[str, ...]] = []
-
-    @functools.wraps(original)
-    def list_of_moto_modules() -> tuple[str, ...]:
-        if not listed:
-            listed.append(tuple(original()))
-        return listed[0]
-
-    return list_of_moto_modules
+    return functools.cache(lambda: tuple(original()))
 
 
 # -- what the above relies on ----------------------------------------------------------------------------

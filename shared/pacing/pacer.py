@@ -232,11 +232,9 @@ class Pacer:
             free_at = _first_free(sent, limit) if booked else max(_first_free(recent, limit), _first_free(sent, limit))
             if free_at > now:
                 return Grant(granted=False, refusal=Refusal.RATE_LIMITED, retry_in=free_at - now)
-            logs = (
-                {SENT: _kept(sent, now, limit)}
-                if booked
-                else {RECENT: _kept(recent, now, limit), SENT: _kept(sent, now, limit)}
-            )
+            logs = {SENT: _kept(sent, now, limit)}
+            if not booked:
+                logs[RECENT] = _kept(recent, now, limit)
             if self._record(provider, item.get("version", {}).get("N"), logs, now):
                 return Grant.yes()
             _back_off(race, MAX_RACES)
