@@ -17,7 +17,7 @@ import httpx
 from botocore.config import Config
 
 from local.aws.moto_patches import atomic_dynamodb_writes, serve_usage_plan_usage
-from local.aws.moto_speedups import speed_up_moto_server
+from local.aws.moto_speedups import load_service_models, speed_up_moto_server
 from local.aws.template import REGION
 from local.environment import override_environment
 
@@ -29,6 +29,18 @@ FAKE_CREDENTIALS = {
     # moto serves DynamoDB Streams only on the plain regional endpoint.
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
+# What the stack's functions, its Step Functions tasks (Lambda) and local mode's drivers call.
+SERVICES = (
+    "apigateway",
+    "dynamodb",
+    "dynamodbstreams",
+    "lambda",
+    "s3",
+    "secretsmanager",
+    "sns",
+    "sqs",
+    "stepfunctions",
+)
 
 
 def free_port() -> int:
@@ -54,6 +66,7 @@ class AwsEmulator:
         atomic_dynamodb_writes()
         serve_usage_plan_usage()
         speed_up_moto_server()
+        load_service_models(SERVICES)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = self.port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"

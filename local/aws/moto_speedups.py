@@ -14,6 +14,11 @@ every request an app makes waits behind whatever moto is busy with. Measured in 
   immutable, so it is kept per definition and only turned into fresh evaluation components per execution.
 - each Lambda task of an execution builds a new boto3 client; one per region and role is kept instead.
 - routing each request re-lists moto's package directory on disk.
+- the first requests for a service after start load its botocore model and build its router in every thread
+  that asks at once (moto's caches are plain `functools.cache`): when a burst starts, twenty executions' first
+  Lambda tasks each loaded Lambda's model (0.5 to 2.3 s apiece, all holding the interpreter) while the burst's
+  first requests waited. Those loads now happen once, one thread loading while the others wait for it, and
+  `load_service_models` does them at start for the services the stack is known to call.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import functools
 import importlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +51,7 @@ def speed_up_moto_server() -> None:
         if _installed:
             return
         from moto import backends
+        from moto.core import responses, routing, utils
         from moto.core.responses import BaseResponse
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -54,7 +60,43 @@ def speed_up_moto_server() -> None:
         AmazonStateLanguageParser.parse = staticmethod(_parse_once(AmazonStateLanguageParser.parse))  # type: ignore[method-assign,assignment]
         lambda_eval_utils.boto_client_for = _client_per_region(lambda_eval_utils.boto_client_for)  # type: ignore[attr-defined]
         backends.list_of_moto_modules = _listed_once(backends.list_of_moto_modules)
+        # moto's modules import these by name: each module's name is replaced, all by the same loader.
+        for name, modules in (
+            ("get_service_model", (utils, responses, routing)),
+            ("get_service_router", (routing, responses)),
+        ):
+            loader = _one_load_at_a_time(getattr(routing, name))
+            for module in modules:
+                setattr(module, name, loader)
+        routing.ServiceOperationRouter._get_router = _one_load_at_a_time(routing.ServiceOperationRouter._get_router)  # type: ignore[method-assign]
         _installed = True
+
+
+def load_service_models(services: Iterable[str]) -> None:
+    """Load each service's model and build its request router now, not while the first requests wait."""
+    from moto.core.request import determine_request_protocol
+    from moto.core.routing import get_router_class, get_service_router
+    from moto.core.utils import get_service_model
+
+    for service in services:
+        model = get_service_model(service)
+        protocol = determine_request_protocol(model)
+        if get_router_class(service, protocol) is not None:
+            get_service_router(service)._get_router(protocol)
+        for action in FAST_JSON_ACTIONS.get(_HANDLERS.get(service, ""), ()):
+            _output_shape(service, action)
+
+
+def _one_load_at_a_time(original: Callable[..., Any]) -> Callable[..., Any]:
+    """`original` (cached) called by one thread at a time: the others wait for its load, then find it cached."""
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def loaded(*args: Any) -> Any:
+        with lock:
+            return original(*args)
+
+    return loaded
 
 
 # -- responses -------------------------------------------------------------------------------------------
@@ -84,8 +126,10 @@ def fast_json_body(handler: str, action: str | None, result: Any) -> str | None:
 
 
 _SERVICES = {"DynamoHandler": "dynamodb", "DynamoDBStreamsHandler": "dynamodbstreams"}
+_HANDLERS = {service: handler for handler, service in _SERVICES.items()}
 
 
+@_one_load_at_a_time
 @functools.cache
 def _output_shape(service: str, action: str) -> Any:
     import botocore.session
@@ -129,14 +173,16 @@ def _parse_once(original: Callable[[str], tuple[Any, Any]]) -> Callable[[str], t
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     trees: dict[str, Any] = {}
+    lock = threading.Lock()  # executions started at once parse a new definition once, not each
 
     @functools.wraps(original)
     def parse(definition: str) -> tuple[Any, Any]:
-        tree = trees.get(definition)
-        if tree is None:
-            program, tree = original(definition)  # raises on a definition that does not parse: nothing kept
-            trees[definition] = tree
-            return program, tree
+        with lock:
+            tree = trees.get(definition)
+            if tree is None:
+                program, tree = original(definition)  # raises on a definition that does not parse: nothing kept
+                trees[definition] = tree
+                return program, tree
         return Preprocessor().visit(tree), tree
 
     return parse
@@ -169,7 +215,10 @@ def missing_internals() -> list[str]:
     """What the shortcuts replace inside moto and the installed moto no longer has."""
     wanted = {
         "moto.backends": ("list_of_moto_modules",),
-        "moto.core.responses": ("BaseResponse",),
+        "moto.core.request": ("determine_request_protocol",),
+        "moto.core.responses": ("BaseResponse", "get_service_model", "get_service_router"),
+        "moto.core.routing": ("ServiceOperationRouter", "get_router_class", "get_service_model", "get_service_router"),
+        "moto.core.utils": ("get_service_model",),
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils": ("boto_client_for",),
         "moto.stepfunctions.parser.asl.parse.asl_parser": ("AmazonStateLanguageParser",),
         "moto.stepfunctions.parser.asl.parse.preprocessor": ("Preprocessor",),

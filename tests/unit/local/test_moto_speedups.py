@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -160,3 +164,33 @@ def test_a_step_functions_task_client_is_built_once_per_region_and_role() -> Non
     other_role = {"role_arn": "arn:aws:iam::123456789012:role/other"}
     assert client_for(region="us-east-1", service="lambda", state_credentials=other_role) is not first
     assert client_for(region="eu-west-1", service="lambda", state_credentials=role) is not first
+
+
+def test_threads_asking_at_once_for_a_missing_entry_load_it_once() -> None:
+    loads: list[str] = []
+    started = threading.Event()
+
+    @functools.cache
+    def slow_model(service: str) -> str:
+        loads.append(service)
+        started.wait(1)  # every other thread is asking by now; plain functools.cache would load in each
+        return f"model of {service}"
+
+    model = moto_speedups._one_load_at_a_time(slow_model)
+    with ThreadPoolExecutor(8) as pool:
+        answers = [pool.submit(model, "lambda") for _ in range(8)]
+        time.sleep(0.2)
+        started.set()
+        assert {answer.result() for answer in answers} == {"model of lambda"}
+    assert loads == ["lambda"]
+
+
+def test_service_models_and_routers_are_loaded_at_start_and_shared_by_moto() -> None:
+    speed_up_moto_server()
+    from moto.core import responses, routing, utils
+
+    for name, modules in (("get_service_model", (utils, responses, routing)), ("get_service_router", (responses,))):
+        assert all(getattr(module, name) is getattr(routing, name) for module in modules), name
+    moto_speedups.load_service_models(["lambda", "dynamodbstreams"])
+    assert set(routing.get_service_router("lambda")._routers) == {"rest-json"}
+    assert moto_speedups._output_shape.__wrapped__.cache_info().currsize >= 2  # type: ignore[attr-defined]
